@@ -1,0 +1,1 @@
+"""The data contract, loading, mapping and validation of b2bscore data directories."""

@@ -1,0 +1,217 @@
+"""The b2bscore data contract: which tables exist, their columns and their canonical types.
+
+Everything downstream (validation, the generator, features, models, the service) reads
+these declarations instead of repeating column names. ``docs/data-contract.md`` is the
+human-readable twin of this module; ``tests/test_contract_docs.py`` keeps them in step.
+
+Canonical in-memory types, as returned by the loader:
+
+* ``id`` / ``string`` / ``category`` columns: Python ``str`` values (object dtype),
+  missing values as ``None``/NaN. Category values are lower-case and stripped.
+* ``int`` / ``float`` columns: ``float64`` (NaN for missing).
+* ``datetime`` columns: ``datetime64[ns]``, timezone-naive, in UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnKind = Literal["id", "string", "category", "int", "float", "datetime"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table.
+
+    ``allowed`` lists the valid values of a closed category (``None``: any value).
+    ``open_values`` marks a category whose listed values are *known* but others are
+    accepted (they are counted generically, e.g. unknown activity types).
+    """
+
+    name: str
+    kind: ColumnKind
+    required: bool
+    description: str
+    example: str
+    allowed: tuple[str, ...] | None = None
+    open_values: bool = False
+    nonnegative: bool = False
+    nullable: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the contract.
+
+    ``key`` is the set of columns that must be unique (``None``: only exact duplicate
+    rows are a problem). ``references`` maps a column to the table whose key it points
+    at. ``time_column`` is the moment at which a row becomes known.
+    """
+
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] | None = None
+    references: dict[str, str] = field(default_factory=dict)
+    time_column: str | None = None
+    mandatory: bool = False
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+
+OWNERSHIP = ("public", "private", "subsidiary", "nonprofit", "government")
+FUNDING_STAGES = ("bootstrapped", "seed", "series_a", "series_b", "series_c_plus", "public", "private_equity", "none")
+BUYING_ROLES = ("initiator", "influencer", "decider", "buyer", "user", "gatekeeper")
+OPPORTUNITY_STAGES = ("open", "won", "lost")
+ACTIVITY_TYPES = (
+    "web_visit",
+    "pricing_page_view",
+    "content_download",
+    "email_open",
+    "email_click",
+    "webinar_attended",
+    "demo_request",
+    "product_login",
+    "support_ticket",
+)
+TECH_CATEGORIES = (
+    "crm",
+    "erp",
+    "cloud",
+    "marketing_automation",
+    "collaboration",
+    "analytics",
+    "data_warehouse",
+    "security",
+    "other",
+)
+REGIONS = ("north_america", "latin_america", "emea", "apac")
+
+ACCOUNTS = TableSpec(
+    name="accounts",
+    description="One row per company (prospect or customer): its firmographics.",
+    mandatory=True,
+    key=("account_id",),
+    columns=(
+        Column("account_id", "id", True, "Unique identifier of the company.", "A000123"),
+        Column("name", "string", True, "Company name.", "Acme Analytics GmbH", nullable=True),
+        Column("industry", "category", True, "Industry, lower-case snake case.", "software"),
+        Column("employees", "int", True, "Number of employees.", "240", nonnegative=True, nullable=True),
+        Column("annual_revenue", "float", True, "Annual revenue in the reporting currency.", "38000000", nonnegative=True, nullable=True),
+        Column("country", "string", True, "ISO 3166-1 alpha-2 country code.", "DE", nullable=True),
+        Column("region", "category", True, "Sales region.", "emea", allowed=REGIONS, nullable=True),
+        Column("founded_year", "int", True, "Year the company was founded.", "2009", nullable=True, min_value=1600),
+        Column("ownership", "category", True, "Ownership type.", "private", allowed=OWNERSHIP, nullable=True),
+        Column("funding_stage", "category", True, "Latest funding stage.", "series_b", allowed=FUNDING_STAGES, nullable=True),
+    ),
+)
+
+TECHNOGRAPHICS = TableSpec(
+    name="technographics",
+    description="Technologies a company runs, with when they were first and last seen.",
+    key=("account_id", "technology", "first_seen_at"),
+    references={"account_id": "accounts"},
+    time_column="first_seen_at",
+    columns=(
+        Column("account_id", "id", True, "Company running the technology.", "A000123"),
+        Column("technology", "category", True, "Product name, lower-case snake case.", "salesforce"),
+        Column("category", "category", True, "Technology category; others are accepted.", "crm", allowed=TECH_CATEGORIES, open_values=True),
+        Column("first_seen_at", "datetime", True, "When the technology was first detected.", "2023-04-02"),
+        Column("last_seen_at", "datetime", False, "When it was last detected; empty while still in use.", "", nullable=True),
+    ),
+)
+
+ACTIVITIES = TableSpec(
+    name="activities",
+    description="Behavioural events: web, email, webinar, product usage and support.",
+    references={"account_id": "accounts", "lead_id": "leads"},
+    time_column="occurred_at",
+    columns=(
+        Column("account_id", "id", True, "Company the event belongs to.", "A000123"),
+        Column("lead_id", "id", False, "Person (lead) behind the event, when known.", "L0004567", nullable=True),
+        Column("occurred_at", "datetime", True, "When the event happened (UTC).", "2024-03-14T09:31:00"),
+        Column("activity_type", "category", True, "Event type; unknown types are accepted and counted as 'other'.", "pricing_page_view", allowed=ACTIVITY_TYPES, open_values=True),
+        Column("topic", "category", False, "Content or web topic, when known.", "data_integration", nullable=True),
+        Column("value", "float", False, "Event magnitude (e.g. minutes in product, pages viewed).", "3", nonnegative=True, nullable=True),
+    ),
+)
+
+INTENT = TableSpec(
+    name="intent",
+    description="Third-party intent: weekly surge score per company and topic.",
+    key=("account_id", "week_start", "topic"),
+    references={"account_id": "accounts"},
+    time_column="week_start",
+    columns=(
+        Column("account_id", "id", True, "Company researching the topic.", "A000123"),
+        Column("week_start", "datetime", True, "First day of the week the score covers; known once the week has ended.", "2024-03-11"),
+        Column("topic", "category", True, "Research topic.", "data_integration"),
+        Column("score", "float", True, "Surge score, 0-100.", "74", min_value=0, max_value=100),
+    ),
+)
+
+LEADS = TableSpec(
+    name="leads",
+    description="People at accounts who entered the funnel.",
+    key=("lead_id",),
+    references={"account_id": "accounts"},
+    time_column="created_at",
+    columns=(
+        Column("lead_id", "id", True, "Unique identifier of the lead.", "L0004567"),
+        Column("account_id", "id", True, "Company of the lead.", "A000123"),
+        Column("created_at", "datetime", True, "When the lead was created.", "2024-02-01T12:00:00"),
+        Column("source", "category", True, "Acquisition channel.", "paid_search", nullable=True),
+        Column("job_title", "string", False, "Job title as entered.", "VP Sales Operations", nullable=True),
+        Column("buying_role", "category", False, "Role in the buying committee.", "decider", allowed=BUYING_ROLES, nullable=True),
+    ),
+)
+
+OPPORTUNITIES = TableSpec(
+    name="opportunities",
+    description="Sales opportunities and their outcome.",
+    key=("opportunity_id",),
+    references={"account_id": "accounts", "lead_id": "leads"},
+    time_column="created_at",
+    columns=(
+        Column("opportunity_id", "id", True, "Unique identifier of the opportunity.", "O0000089"),
+        Column("account_id", "id", True, "Company the deal is with.", "A000123"),
+        Column("lead_id", "id", False, "Lead that originated the deal, when known.", "L0004567", nullable=True),
+        Column("created_at", "datetime", True, "When the opportunity was opened.", "2024-03-20"),
+        Column("closed_at", "datetime", False, "When it was won or lost; empty while open.", "2024-06-02", nullable=True),
+        Column("stage", "category", True, "Current stage.", "won", allowed=OPPORTUNITY_STAGES),
+        Column("amount", "float", True, "Deal value (first-year contract value).", "42000", nonnegative=True, nullable=True),
+    ),
+)
+
+REVENUE = TableSpec(
+    name="revenue",
+    description="Invoices or recurring revenue per period; customers, churn and value derive from it.",
+    references={"account_id": "accounts"},
+    time_column="invoice_at",
+    columns=(
+        Column("account_id", "id", True, "Paying company.", "A000123"),
+        Column("invoice_at", "datetime", True, "Invoice date or start of the billed period.", "2024-07-01"),
+        Column("amount", "float", True, "Amount invoiced.", "3500", nonnegative=True),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (ACCOUNTS, TECHNOGRAPHICS, ACTIVITIES, INTENT, LEADS, OPPORTUNITIES, REVENUE)
+}
+TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
+FILE_SUFFIXES: tuple[str, ...] = (".parquet", ".csv")
