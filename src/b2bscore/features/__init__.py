@@ -1,0 +1,7 @@
+"""Point-in-time features from firmographics, technographics, behaviour and intent."""
+
+from b2bscore.features.build import build_features, feature_specs
+from b2bscore.features.config import FeatureConfig, IcpConfig, IcpRule, load_feature_config
+from b2bscore.features.specs import FeatureSpec
+
+__all__ = ["FeatureConfig", "FeatureSpec", "IcpConfig", "IcpRule", "build_features", "feature_specs", "load_feature_config"]

@@ -1,0 +1,123 @@
+"""Behavioural features from activities: counts, recency-weighted intensity, trends, engagement.
+
+Every count uses events strictly before the as-of time. Windows are ``[as_of - w, as_of)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from b2bscore.data.contract import ACTIVITY_TYPES
+from b2bscore.features._queries import Queries
+from b2bscore.features._window import days_between
+from b2bscore.features.config import FeatureConfig
+from b2bscore.features.specs import FeatureSpec, check_schema
+
+ACTIVITY_KINDS = (*ACTIVITY_TYPES, "other")
+_PHRASES = {
+    "web_visit": "web visits",
+    "pricing_page_view": "pricing-page views",
+    "content_download": "content downloads",
+    "email_open": "email opens",
+    "email_click": "email clicks",
+    "webinar_attended": "webinars attended",
+    "demo_request": "demo requests",
+    "product_login": "product logins",
+    "support_ticket": "support tickets",
+    "other": "other engagement events",
+}
+
+
+def behaviour_specs(config: FeatureConfig) -> list[FeatureSpec]:
+    specs = [
+        FeatureSpec(f"{kind}_{w}d", "behavioural", "float", f"{_PHRASES[kind].capitalize()} in the last {w} days")
+        for kind in ACTIVITY_KINDS
+        for w in config.windows_days
+    ]
+    longest = config.windows_days[-1]
+    specs += [
+        FeatureSpec(f"{kind}_intensity", "behavioural", "float",
+                    f"Recency-weighted {_PHRASES[kind]} over the last {longest} days (recent ones count more)")
+        for kind in ACTIVITY_KINDS
+    ]
+    specs += [
+        FeatureSpec("activity_total_30d", "behavioural", "float", "All engagement events in the last 30 days"),
+        FeatureSpec("activity_trend", "behavioural", "float", "Engagement trend: last 30 days vs the 60 days before (log ratio)"),
+        FeatureSpec("days_since_last_activity", "behavioural", "float", "Days since the last engagement event"),
+        FeatureSpec("email_click_rate_90d", "behavioural", "float", "Email clicks per email open in the last 90 days"),
+        FeatureSpec("product_usage_minutes_30d", "behavioural", "float", "Minutes of product usage in the last 30 days"),
+        FeatureSpec("product_usage_trend", "behavioural", "float", "Product-usage trend: last 30 days vs the 60 days before (log ratio)"),
+        FeatureSpec("engaged_leads_90d", "behavioural", "float", "Distinct people engaged in the last 90 days"),
+        FeatureSpec("engaged_roles_90d", "behavioural", "float", "Distinct buying-committee roles engaged in the last 90 days"),
+    ]
+    return specs
+
+
+def _trend(recent_30: np.ndarray, previous_60: np.ndarray) -> np.ndarray:
+    """Log ratio of the last 30 days' rate to the previous 60 days' rate (0: flat)."""
+    return np.log((recent_30 + 1.0) / (previous_60 / 2.0 + 1.0))
+
+
+def activity_kind_codes(activity_type: pd.Series) -> np.ndarray:
+    """Code of each activity's kind in ``ACTIVITY_KINDS``; unknown types map to 'other'."""
+    codes = pd.Categorical(activity_type, categories=ACTIVITY_TYPES).codes.astype(np.int64)
+    codes[codes < 0] = len(ACTIVITY_TYPES)
+    return codes
+
+
+def behaviour_features(activities: pd.DataFrame, leads: pd.DataFrame, queries: Queries, config: FeatureConfig) -> pd.DataFrame:
+    n, n_kinds = len(queries), len(ACTIVITY_KINDS)
+    longest = max(config.windows_days[-1], 90)
+    index, positions = queries.index_events(activities, activities["occurred_at"], lookback_days=None)
+    window = queries.window(index, longest)
+    query, position = index.pairs(window)
+    event = index.rows[position]
+    event_table = activities.iloc[positions]
+    kind = activity_kind_codes(event_table["activity_type"].iloc[event])
+    age = days_between(queries.seconds[query], index.seconds[position])
+    cell = query * n_kinds + kind
+
+    def per_kind(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, weights=weights, minlength=n * n_kinds).astype(np.float64).reshape(n, n_kinds)
+
+    columns: dict[str, np.ndarray] = {}
+    by_window = {w: per_kind((age <= w).astype(np.float64)) for w in sorted({*config.windows_days, 30, 90})}
+    for k, name in enumerate(ACTIVITY_KINDS):
+        for w in config.windows_days:
+            columns[f"{name}_{w}d"] = by_window[w][:, k]
+    intensity = per_kind(np.exp(-age / config.decay_days) * (age <= config.windows_days[-1]))
+    for k, name in enumerate(ACTIVITY_KINDS):
+        columns[f"{name}_intensity"] = intensity[:, k]
+
+    total_30, total_90 = by_window[30].sum(axis=1), by_window[90].sum(axis=1)
+    columns["activity_total_30d"] = total_30
+    columns["activity_trend"] = _trend(total_30, total_90 - total_30)
+    columns["days_since_last_activity"] = days_between(queries.seconds, index.last_seconds(queries.window(index, None)))
+    opens = by_window[90][:, ACTIVITY_KINDS.index("email_open")]
+    clicks = by_window[90][:, ACTIVITY_KINDS.index("email_click")]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns["email_click_rate_90d"] = np.where(opens > 0, clicks / opens, np.nan)
+
+    minutes = np.nan_to_num(event_table["value"].to_numpy(dtype=np.float64)[event])
+    usage = np.where(kind == ACTIVITY_KINDS.index("product_login"), minutes, 0.0)
+    usage_30 = np.bincount(query, weights=usage * (age <= 30), minlength=n).astype(np.float64)
+    usage_90 = np.bincount(query, weights=usage * (age <= 90), minlength=n).astype(np.float64)
+    columns["product_usage_minutes_30d"] = usage_30
+    columns["product_usage_trend"] = _trend(usage_30, usage_90 - usage_30)
+    columns["engaged_leads_90d"], columns["engaged_roles_90d"] = _committee(event_table, leads, query, event, age, n)
+    return check_schema(pd.DataFrame(columns), behaviour_specs(config), builder="behaviour_features")
+
+
+def _committee(events: pd.DataFrame, leads: pd.DataFrame, query: np.ndarray, event: np.ndarray,
+               age: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct leads, and distinct buying roles among them, active in the last 90 days."""
+    recent = age <= 90
+    lead_id = events["lead_id"].to_numpy(dtype=object)[event[recent]]
+    known = ~pd.isna(lead_id)
+    pairs = pd.DataFrame({"query": query[recent][known], "lead_id": lead_id[known]}).drop_duplicates()
+    engaged = np.bincount(pairs["query"].to_numpy(), minlength=n).astype(np.float64)
+    roles = pairs.merge(leads[["lead_id", "buying_role"]].dropna(), on="lead_id", how="inner")
+    roles = roles[["query", "buying_role"]].drop_duplicates()
+    role_count = np.bincount(roles["query"].to_numpy(dtype=np.int64), minlength=n).astype(np.float64)
+    return engaged, role_count
