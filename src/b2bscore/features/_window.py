@@ -53,7 +53,7 @@ class EventIndex:
         valid = (keys >= 0) & (seconds != np.iinfo(np.int64).min)
         composite = keys * _TIME_SPAN + np.clip(seconds - origin, 0, _TIME_SPAN - 1)
         self.rows = np.flatnonzero(valid)
-        order = np.argsort(composite[self.rows], kind="stable")
+        order = np.argsort(composite[self.rows])  # ties are the same key and second: order among them is irrelevant
         self.rows = self.rows[order]
         self.composite = composite[self.rows]
         self.seconds = seconds[self.rows]

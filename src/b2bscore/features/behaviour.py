@@ -72,9 +72,8 @@ def behaviour_features(activities: pd.DataFrame, leads: pd.DataFrame, queries: Q
     index, positions = queries.index_events(activities, activities["occurred_at"], lookback_days=None)
     window = queries.window(index, longest)
     query, position = index.pairs(window)
-    event = index.rows[position]
-    event_table = activities.iloc[positions]
-    kind = activity_kind_codes(event_table["activity_type"].iloc[event])
+    event = positions[index.rows[position]]  # rows of ``activities``
+    kind = activity_kind_codes(activities["activity_type"].to_numpy(dtype=object)[event])
     age = days_between(queries.seconds[query], index.seconds[position])
     cell = query * n_kinds + kind
 
@@ -99,25 +98,27 @@ def behaviour_features(activities: pd.DataFrame, leads: pd.DataFrame, queries: Q
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["email_click_rate_90d"] = np.where(opens > 0, clicks / opens, np.nan)
 
-    minutes = np.nan_to_num(event_table["value"].to_numpy(dtype=np.float64)[event])
+    minutes = np.nan_to_num(activities["value"].to_numpy(dtype=np.float64)[event])
     usage = np.where(kind == ACTIVITY_KINDS.index("product_login"), minutes, 0.0)
     usage_30 = np.bincount(query, weights=usage * (age <= 30), minlength=n).astype(np.float64)
     usage_90 = np.bincount(query, weights=usage * (age <= 90), minlength=n).astype(np.float64)
     columns["product_usage_minutes_30d"] = usage_30
     columns["product_usage_trend"] = _trend(usage_30, usage_90 - usage_30)
-    columns["engaged_leads_90d"], columns["engaged_roles_90d"] = _committee(event_table, leads, query, event, age, n)
+    columns["engaged_leads_90d"], columns["engaged_roles_90d"] = _committee(activities, leads, query[age <= 90], event[age <= 90], n)
     return check_schema(pd.DataFrame(columns), behaviour_specs(config), builder="behaviour_features")
 
 
-def _committee(events: pd.DataFrame, leads: pd.DataFrame, query: np.ndarray, event: np.ndarray,
-               age: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct leads, and distinct buying roles among them, active in the last 90 days."""
-    recent = age <= 90
-    lead_id = events["lead_id"].to_numpy(dtype=object)[event[recent]]
-    known = ~pd.isna(lead_id)
-    pairs = pd.DataFrame({"query": query[recent][known], "lead_id": lead_id[known]}).drop_duplicates()
-    engaged = np.bincount(pairs["query"].to_numpy(), minlength=n).astype(np.float64)
-    roles = pairs.merge(leads[["lead_id", "buying_role"]].dropna(), on="lead_id", how="inner")
-    roles = roles[["query", "buying_role"]].drop_duplicates()
-    role_count = np.bincount(roles["query"].to_numpy(dtype=np.int64), minlength=n).astype(np.float64)
-    return engaged, role_count
+def _committee(activities: pd.DataFrame, leads: pd.DataFrame, query: np.ndarray, event: np.ndarray,
+               n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct leads, and distinct buying roles among them, behind each query's events."""
+    lead_codes = pd.Index(leads["lead_id"].to_numpy(dtype=object)).get_indexer(activities["lead_id"].to_numpy(dtype=object)[event])
+    known = lead_codes >= 0
+    n_leads = max(len(leads), 1)
+    engaged = np.unique(query[known] * n_leads + lead_codes[known])
+    engaged_query, engaged_lead = engaged // n_leads, engaged % n_leads
+    role_codes, roles = pd.factorize(leads["buying_role"].to_numpy(dtype=object))
+    lead_role = role_codes[engaged_lead]
+    has_role = lead_role >= 0
+    distinct_roles = np.unique(engaged_query[has_role] * max(len(roles), 1) + lead_role[has_role]) // max(len(roles), 1)
+    return (np.bincount(engaged_query, minlength=n).astype(np.float64),
+            np.bincount(distinct_roles, minlength=n).astype(np.float64))
