@@ -1,0 +1,248 @@
+"""Contract checks on one table (columns, emptiness, duplicates, missing values, keys, ranges, consistency)
+and across tables (references). Each check returns issues; only exact duplicate rows are removed."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from b2bscore.data.canonical import join_codes, split_text
+from b2bscore.data.contract import TABLES, TableSpec
+from b2bscore.data.dataset import empty_table
+from b2bscore.data.report import Issue, examples_where, format_examples, plural
+
+ORDERED_TIMES: tuple[tuple[str, str, str], ...] = (
+    ("opportunities", "created_at", "closed_at"),
+    ("technographics", "first_seen_at", "last_seen_at"),
+)
+"""(table, earlier, later): the later timestamp may be missing but must not precede the earlier one."""
+
+CLOSED_STAGES = ("won", "lost")
+
+
+def check_columns(frame: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, list[Issue], frozenset[str]]:
+    """Report missing required and extra columns; add absent contract columns as empty, contract columns first.
+
+    Returns the frame, the issues and the names of the required columns that were absent.
+    """
+    issues: list[Issue] = []
+    extra = [c for c in frame.columns if c not in spec.column_names]
+    absent_required = [c for c in spec.required_columns if c not in frame.columns]
+    for name in absent_required:
+        close = difflib.get_close_matches(name, extra, n=1, cutoff=0.6) or difflib.get_close_matches(
+            name.replace("_", " "), [e.lower().replace("_", " ") for e in extra], n=1, cutoff=0.6)
+        hint = f" Did you mean {_original(close[0], extra)!r}? " if close else " "
+        issues.append(Issue("error", spec.name, name, "missing_column",
+                            f"The {spec.name} table has no required column {name!r}.{hint}Rename the column in the file "
+                            f"or map it with columns under {spec.name} in the mapping file "
+                            f"(columns found: {', '.join(map(str, frame.columns)) or 'none'})."))
+    if extra:
+        issues.append(Issue("info", spec.name, None, "extra_columns",
+                            f"The {spec.name} table has {plural(len(extra), 'column')} outside the contract, kept as they "
+                            f"are: {', '.join(map(str, extra[:10]))}{', ...' if len(extra) > 10 else ''}.", count=len(extra)))
+    blank = empty_table(spec.name)
+    out = frame.copy(deep=False)
+    for name in spec.column_names:
+        if name not in out.columns:
+            out[name] = pd.Series(None, index=out.index, dtype=blank[name].dtype)
+    return out[list(spec.column_names) + extra], issues, frozenset(absent_required)
+
+
+def _original(match: str, extra: list[str]) -> str:
+    for col in extra:
+        if col == match or col.lower().replace("_", " ") == match:
+            return col
+    return match
+
+
+def check_not_empty(frame: pd.DataFrame, spec: TableSpec, path_name: str) -> list[Issue]:
+    if len(frame):
+        return []
+    return [Issue("error", spec.name, None, "empty_table",
+                  f"{path_name} has a header but no rows; remove the file if you have no {spec.name} data.")]
+
+
+def drop_duplicate_rows(frame: pd.DataFrame, spec: TableSpec, offset: int) -> tuple[pd.DataFrame, list[Issue]]:
+    """Remove exact duplicate rows (keeping the first) and report how many were dropped."""
+    dup = duplicated_rows(frame, keep="first")
+    if not dup.any():
+        return frame, []
+    n = int(dup.sum())
+    ex = examples_where(dup, frame.iloc[:, 0], offset, show_values=False)
+    return frame.loc[~dup], [Issue("warning", spec.name, None, "duplicate_rows_dropped",
+                                   f"{plural(n, 'row')} of {spec.name} exactly repeat an earlier row and were dropped, "
+                                   f"e.g. {format_examples(ex)}.", count=n, examples=ex)]
+
+
+def duplicated_rows(frame: pd.DataFrame, keep: Literal["first", False]) -> np.ndarray:
+    """Exact row duplicates, like ``DataFrame.duplicated`` but fast on large frames.
+
+    Rows are first hashed from cheap integer views of each column; only rows whose hash repeats are compared
+    exactly, so a hash collision can never drop a distinct row.
+    """
+    if frame.shape[1] == 0 or len(frame) < 2:
+        return np.zeros(len(frame), dtype=bool)
+    mixed = np.zeros(len(frame), dtype=np.uint64)
+    for _, series in frame.items():
+        mixed = (mixed ^ _row_key(series)) * np.uint64(0x9E3779B97F4A7C15)
+        mixed ^= mixed >> np.uint64(29)
+    candidates = np.flatnonzero(pd.Series(mixed).duplicated(keep=False).to_numpy())
+    out = np.zeros(len(frame), dtype=bool)
+    if len(candidates):
+        out[candidates] = frame.iloc[candidates].duplicated(keep=keep).to_numpy()
+    return out
+
+
+def _row_key(series: pd.Series) -> np.ndarray:
+    """A uint64 per value such that equal values get equal keys (distinct values may collide)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy().astype(np.int64).view(np.uint64)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series.to_numpy(dtype="datetime64[ns]").view(np.int64).view(np.uint64)
+    if pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan) + 0.0  # -0.0 == 0.0
+        values[np.isnan(values)] = np.nan
+        return values.view(np.uint64)
+    return pd.factorize(series, use_na_sentinel=True)[0].astype(np.int64).view(np.uint64)
+
+
+def check_missing(frame: pd.DataFrame, spec: TableSpec, offset: int, absent: frozenset[str]) -> list[Issue]:
+    """Missing values in required, non-nullable columns (run before coercion, so unparseable values don't count)."""
+    issues = []
+    for col in spec.columns:
+        if not col.required or col.nullable or col.name in absent:
+            continue
+        values = frame[col.name]
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_datetime64_any_dtype(values.dtype):
+            missing = values.isna().to_numpy()
+        else:
+            codes, uniques = split_text(values)
+            blank = np.array([not isinstance(u, str) or not u.strip() for u in uniques], dtype=bool)
+            missing = join_codes(codes, blank, True)
+        if missing.any():
+            n = int(missing.sum())
+            ex = examples_where(missing, values, offset, show_values=False)
+            issues.append(Issue("error", spec.name, col.name, "missing_value",
+                                f"{plural(n, 'row')} of {spec.name} have no {col.name}, which is required, e.g. "
+                                f"{format_examples(ex)}; fill it in or remove those rows.", count=n, examples=ex))
+    return issues
+
+
+def check_key(frame: pd.DataFrame, spec: TableSpec, offset: int) -> list[Issue]:
+    """Rows sharing the table's unique key (rows with a missing key part are reported elsewhere)."""
+    if not spec.key:
+        return []
+    keys = frame[list(spec.key)]
+    dup = duplicated_rows(keys, keep=False) & keys.notna().all(axis=1).to_numpy()
+    if not dup.any():
+        return []
+    n = int(dup.sum())
+    label = keys.astype(str).agg(" / ".join, axis=1) if len(spec.key) > 1 else keys.iloc[:, 0]
+    ex = examples_where(dup, label, offset)
+    return [Issue("error", spec.name, ", ".join(spec.key), "duplicate_key",
+                  f"{plural(n, 'row')} of {spec.name} share their {' + '.join(spec.key)} with another row, e.g. "
+                  f"{format_examples(ex)}; each must be unique, so remove or merge the repeats.", count=n, examples=ex)]
+
+
+def check_values(frame: pd.DataFrame, spec: TableSpec, offset: int, now: pd.Timestamp) -> list[Issue]:
+    """Future timestamps, negative values in non-negative columns, values outside min/max (years: up to now)."""
+    issues = []
+    for col in spec.columns:
+        values = frame[col.name]
+        if col.kind == "datetime":
+            bad = (values > now).to_numpy()
+            if bad.any():
+                n = int(bad.sum())
+                ex = examples_where(bad, values.dt.strftime("%Y-%m-%d %H:%M:%S"), offset)
+                issues.append(Issue("error", spec.name, col.name, "future_timestamp",
+                                    f"{plural(n, 'row')} of {spec.name}.{col.name} lie after now ({now:%Y-%m-%d %H:%M:%S} UTC), "
+                                    f"e.g. {format_examples(ex)}; timestamps must be UTC and in the past.",
+                                    count=n, examples=ex))
+        if col.kind not in ("int", "float"):
+            continue
+        if col.nonnegative:
+            bad = (values < 0).to_numpy()
+            if bad.any():
+                n = int(bad.sum())
+                ex = examples_where(bad, values, offset)
+                issues.append(Issue("error", spec.name, col.name, "negative_value",
+                                    f"{plural(n, 'row')} of {spec.name}.{col.name} are negative, e.g. {format_examples(ex)}; "
+                                    "the value cannot be below 0.", count=n, examples=ex))
+        high = float(now.year) if col.name.endswith("_year") else col.max_value
+        if col.min_value is None and high is None:
+            continue
+        low_bad = values < col.min_value if col.min_value is not None else pd.Series(False, index=values.index)
+        high_bad = values > high if high is not None else pd.Series(False, index=values.index)
+        bad = (low_bad | high_bad).to_numpy()
+        if bad.any():
+            n = int(bad.sum())
+            ex = examples_where(bad, values, offset)
+            span = f"between {_num(col.min_value)} and {_num(high)}" if col.min_value is not None and high is not None \
+                else (f"at least {_num(col.min_value)}" if col.min_value is not None else f"at most {_num(high)}")
+            issues.append(Issue("error", spec.name, col.name, "out_of_range",
+                                f"{plural(n, 'row')} of {spec.name}.{col.name} are out of range, e.g. {format_examples(ex)}; "
+                                f"values must be {span}.", count=n, examples=ex))
+    return issues
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def check_consistency(frame: pd.DataFrame, spec: TableSpec, offset: int) -> list[Issue]:
+    """Logical order of timestamps within a row, and the opportunity stage against its close date."""
+    issues = []
+    for table, earlier, later in ORDERED_TIMES:
+        if table != spec.name:
+            continue
+        bad = (frame[later] < frame[earlier]).to_numpy()
+        if bad.any():
+            n = int(bad.sum())
+            shown = frame[earlier].dt.strftime("%Y-%m-%d") + " > " + frame[later].dt.strftime("%Y-%m-%d")
+            ex = examples_where(bad, shown, offset)
+            issues.append(Issue("error", spec.name, later, "inconsistent_dates",
+                                f"{plural(n, 'row')} of {spec.name} have {later} before {earlier}, e.g. "
+                                f"{format_examples(ex)}; fix the dates or swap them.", count=n, examples=ex))
+    if spec.name == "opportunities":
+        closed = frame["stage"].isin(CLOSED_STAGES)
+        has_close = frame["closed_at"].notna()
+        for mask, text in (((closed & ~has_close).to_numpy(), "are won or lost but have no closed_at"),
+                           ((frame["stage"].eq("open") & has_close).to_numpy(), "are open but have a closed_at")):
+            if mask.any():
+                n = int(mask.sum())
+                ex = examples_where(mask, frame["stage"], offset)
+                issues.append(Issue("warning", spec.name, "closed_at", "stage_mismatch",
+                                    f"{plural(n, 'row')} of opportunities {text}, e.g. {format_examples(ex)}; "
+                                    "check the stage and close date.", count=n, examples=ex))
+    return issues
+
+
+def check_references(frames: dict[str, pd.DataFrame], offsets: dict[str, int]) -> list[Issue]:
+    """Every non-missing reference must point at an existing key; targets that are absent are not checked."""
+    issues = []
+    for name, frame in frames.items():
+        spec = TABLES[name]
+        for column, target in spec.references.items():
+            if target not in frames or frames[target].empty:  # absent or already reported as empty
+                continue
+            target_key = TABLES[target].key[0] if TABLES[target].key else column
+            codes, uniques = split_text(frame[column])
+            known = split_text(frames[target][target_key])[1]
+            unknown_unique = ~pd.Index(uniques, dtype=object).isin(known) & (_counts(codes, len(uniques)) > 0)
+            if not unknown_unique.any():
+                continue
+            bad = join_codes(codes, unknown_unique, False)
+            n = int(bad.sum())
+            ex = examples_where(bad, frame[column], offsets[name])
+            issues.append(Issue("error", name, column, "unknown_reference",
+                                f"{plural(n, 'row')} of {name} have a {column} that is not in {target} "
+                                f"({plural(int(unknown_unique.sum()), 'distinct id')}), e.g. {format_examples(ex)}; "
+                                f"add the missing {target} or remove those rows.", count=n, examples=ex))
+    return issues
+
+
+def _counts(codes: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(codes[codes >= 0], minlength=n)
