@@ -1,0 +1,111 @@
+"""The command line end to end: generate -> validate -> features, and bad input without tracebacks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from b2bscore.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    result = runner.invoke(app, ["generate", "--out", str(out), "--accounts", "150", "--seed", "3", "--months", "12"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_generate_validate_features(world, tmp_path):
+    validated = _run("validate", str(world), "--json", str(tmp_path / "report.json"))
+    assert validated.exit_code == 0, validated.output
+    assert "data is usable" in validated.output.lower() or "0 error" in validated.output
+    out = tmp_path / "features.parquet"
+    built = _run("features", str(world), "--as-of", "2023-10-01", "--out", str(out))
+    assert built.exit_code == 0, built.output
+    frame = pd.read_parquet(out)
+    assert len(frame) == 150 and (frame["as_of"] == pd.Timestamp("2023-10-01")).all()
+    leads = _run("features", str(world), "--as-of", "2023-10-01", "--out", str(tmp_path / "leads.csv"), "--entity", "lead")
+    assert leads.exit_code == 0, leads.output
+    lead_frame = pd.read_csv(tmp_path / "leads.csv")
+    assert (pd.to_datetime(lead_frame["as_of"]) == pd.Timestamp("2023-10-01")).all() and "lead_seniority" in lead_frame
+
+
+def test_every_command_has_help():
+    for command in ([], ["generate"], ["validate"], ["features"], ["demo"]):
+        result = _run(*command, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("missing_accounts", "accounts"),
+        ("misspelled_column", "no required column 'occurred_at'. Did you mean 'occured_at'"),
+        ("text_in_number", "annual_revenue"),
+        ("unknown_account", "not in accounts"),
+        ("empty_table", "intent.parquet has a header but no rows"),
+        ("not_a_table_file", "leads"),
+    ],
+)
+def test_bad_data_gets_one_clear_message_and_a_non_zero_exit(world, tmp_path, damage, message):
+    data = tmp_path / "data"
+    shutil.copytree(world, data)
+    if damage == "missing_accounts":
+        (data / "accounts.parquet").unlink()
+    elif damage == "misspelled_column":
+        pd.read_parquet(data / "activities.parquet").rename(columns={"occurred_at": "occured_at"}).to_parquet(data / "activities.parquet")
+    elif damage == "text_in_number":
+        accounts = pd.read_parquet(data / "accounts.parquet")
+        accounts["annual_revenue"] = accounts["annual_revenue"].astype(object)
+        accounts.loc[3, "annual_revenue"] = "lots"
+        (data / "accounts.parquet").unlink()
+        accounts.to_csv(data / "accounts.csv", index=False)
+    elif damage == "unknown_account":
+        leads = pd.read_parquet(data / "leads.parquet")
+        leads.loc[0, "account_id"] = "NOT-AN-ACCOUNT"
+        leads.to_parquet(data / "leads.parquet")
+    elif damage == "empty_table":
+        pd.read_parquet(data / "intent.parquet").head(0).to_parquet(data / "intent.parquet")
+    elif damage == "not_a_table_file":
+        (data / "leads.parquet").write_bytes(b"PK\x03\x04 this is a spreadsheet, not parquet")
+    for command in (["validate", str(data)], ["features", str(data), "--as-of", "2023-10-01", "--out", str(tmp_path / "f.csv")]):
+        result = _run(*command)
+        assert result.exit_code != 0, result.output
+        assert message in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_bad_options_and_paths_exit_non_zero_without_traceback(tmp_path):
+    cases = [
+        ["validate", str(tmp_path / "nope")],
+        ["generate", "--out", str(tmp_path / "w"), "--accounts", "3"],
+        ["generate", "--out", str(tmp_path / "w"), "--drift", "meteor"],
+        ["validate", str(tmp_path), "--mapping", str(tmp_path / "missing.yaml")],
+    ]
+    for args in cases:
+        result = _run(*args)
+        assert result.exit_code != 0, args
+        assert "Traceback" not in result.output and "error" in result.output.lower(), result.output
+
+
+def test_console_script_runs_as_a_real_process(world, tmp_path):
+    """The installed entry point, not just the in-process app."""
+    exe = Path(sys.executable).parent / "b2bscore"
+    result = subprocess.run([str(exe), "features", str(world), "--as-of", "2023-06-01", "--out", str(tmp_path / "x.parquet")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    bad = subprocess.run([str(exe), "validate", str(tmp_path / "missing")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
