@@ -182,7 +182,164 @@ def demo(
         raise typer.Exit(1)
 
 
+class TaskChoice(str, Enum):
+    conversion = "conversion"
+    churn = "churn"
+    cltv = "cltv"
+    all = "all"
+
+
+HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Project home (default $B2BSCORE_HOME or ./b2bscore-home).")]
+
+
+@app.command()
+@_friendly_errors
+def train(
+    task: Annotated[TaskChoice, typer.Argument(help="Which model to train, or all three.")],
+    data: Annotated[Path, typer.Option("--data", help="Data directory: one CSV or Parquet file per table.")],
+    config: Annotated[Optional[Path], typer.Option("--config", help="Training configuration (YAML/TOML).")] = None,
+    mapping: MappingOption = None,
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+                                                      help="Train on the data as it stood at this date (default: all of it).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Train, evaluate and register models; a challenger becomes champion only when it wins."""
+    import pandas as pd
+
+    from b2bscore.home import ProjectHome
+    from b2bscore.training.config import load_train_config
+    from b2bscore.training.jobs import train_tasks
+
+    train_config = load_train_config(config)
+    with _progress("train") as progress:
+        results = train_tasks(task.value, data, config=train_config, home=ProjectHome.resolve(home),
+                              mapping=_load_mapping(mapping), as_of=None if as_of is None else pd.Timestamp(as_of),
+                              progress=progress)
+    print_train_results(results)
+
+
+def print_train_results(results) -> None:
+    """One line of figures per model (out-of-time test period), then each registry decision and its reason."""
+    table = Table(title="Models (out-of-time test period)")
+    for column in ("model", "v", "status", "metric", "model", "baseline", "oracle", "ROC AUC", "ECE"):
+        table.add_column(column, justify="right" if column not in ("model", "status", "metric") else "left")
+    fmt = lambda v: "-" if v is None or v != v else f"{v:.3f}"  # noqa: E731
+    for result in results:
+        d, m = result.decision, result.metrics
+        metric = d.metric.removeprefix("test_")
+        table.add_row(result.task, d.version, "champion" if d.promoted else "challenger", metric, fmt(m.get(f"test_{metric}")),
+                      fmt(m.get(f"baseline_test_{metric}")), fmt(m.get(f"oracle_test_{metric}")),
+                      fmt(m.get("test_roc_auc")), fmt(m.get("test_ece")))
+    out.print(table)
+    for result in results:
+        out.print(f"{result.decision.name} v{result.decision.version}: {result.decision.reason}")
+
+
+models_app = typer.Typer(help="Inspect and move the champion/challenger aliases of the registered models.", no_args_is_help=True)
+runs_app = typer.Typer(help="Compare MLflow runs.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
+
+
+def _client(home: Path | None):
+    from b2bscore.home import ProjectHome
+    from b2bscore.training.tracking import activate, resolve_tracking
+
+    return activate(resolve_tracking(ProjectHome.resolve(home))), ProjectHome.resolve(home)
+
+
+@models_app.command("list")
+@_friendly_errors
+def models_list(home: HomeOption = None) -> None:
+    """The registered models with their champion and challenger versions."""
+    from b2bscore.training.registry import list_models
+
+    client, _ = _client(home)
+    summaries = list_models(client)
+    if not summaries:
+        out.print("no registered models yet: run `b2bscore train all --data DIR` first")
+        return
+    table = Table(title="Registered models")
+    for column in ("model", "champion", "challenger", "versions", "champion's test metrics"):
+        table.add_column(column)
+    for s in summaries:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in (s.champion_metrics or {}).items())
+        table.add_row(s.name, s.champion or "-", s.challenger or "-", str(s.versions), metrics)
+    out.print(table)
+    for s in summaries:
+        if s.last_move:
+            out.print(f"{s.name} last alias move: {s.last_move.describe()}")
+
+
+@models_app.command("promote")
+@_friendly_errors
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. b2bscore-conversion.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "manual promotion",
+    home: HomeOption = None,
+) -> None:
+    """Make VERSION the champion of NAME (recorded, and undoable with rollback)."""
+    from b2bscore.training.registry import promote
+
+    client, project = _client(home)
+    move = promote(client, name, version, reason=reason, actor="b2bscore models promote",
+                   audit_log=project.root / "registry-audit.jsonl")
+    out.print(f"{name}: champion is now version {move.new_version} (was {move.previous_version or 'none'})")
+
+
+@models_app.command("rollback")
+@_friendly_errors
+def models_rollback(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. b2bscore-churn.")],
+    home: HomeOption = None,
+) -> None:
+    """Give the champion alias back to the previous champion."""
+    from b2bscore.training.registry import rollback
+
+    client, project = _client(home)
+    move = rollback(client, name, actor="b2bscore models rollback", audit_log=project.root / "registry-audit.jsonl")
+    out.print(f"{name}: champion rolled back from version {move.previous_version} to version {move.new_version}")
+
+
+@runs_app.command("compare")
+@_friendly_errors
+def runs_compare(
+    model: Annotated[TaskChoice, typer.Option(help="Which model's runs.")] = TaskChoice.conversion,
+    last: Annotated[int, typer.Option(help="How many recent runs.", min=2)] = 5,
+    home: HomeOption = None,
+) -> None:
+    """The latest runs of a model side by side: the parameters that differ, then the metrics."""
+    from b2bscore.training.registry import compare_runs
+
+    if model is TaskChoice.all:
+        raise typer.BadParameter("choose one model: conversion, churn or cltv", param_hint="--model")
+    client, _ = _client(home)
+    frame = compare_runs(client, f"b2bscore-{model.value}", last=last)
+    if frame.empty:
+        out.print(f"no runs of the {model.value} model yet")
+        return
+    table = Table(title=f"Latest runs of b2bscore-{model.value}")
+    table.add_column("")
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for index, row in frame.iterrows():
+        table.add_row(str(index), *[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    out.print(table)
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter (MLflow's info logs and download bars) out of the command's output."""
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main() -> None:
+    _quiet_libraries()
     app()
 
 

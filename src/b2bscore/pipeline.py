@@ -1,6 +1,7 @@
-"""The main job on embedded defaults: generate a world, validate it, build features, summarise.
+"""The main job on embedded defaults: generate a world, validate it, build features, train and register
+the three models, summarise.
 
-Later stages (train, segment, score, monitor) extend this same job.
+Later stages (segment, score, monitor) extend this same job.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from b2bscore.features import FeatureConfig, build_features, feature_specs
 from b2bscore.home import ProjectHome
 from b2bscore.io import write_table
 from b2bscore.synth import WorldConfig, WorldSummary, generate_world
+from b2bscore.training.config import TrainConfig
+from b2bscore.training.jobs import train_dataset
+from b2bscore.training.tasks import TASKS
+from b2bscore.training.train import TrainResult
 
 Progress = Callable[[str, float], None]
 
@@ -29,6 +34,7 @@ class DemoResult:
     as_of: pd.Timestamp
     features_path: Path
     features: pd.DataFrame
+    models: list[TrainResult]
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """The short summary the CLI prints: what was built and what it looks like."""
@@ -47,9 +53,21 @@ class DemoResult:
                         f"{(f['icp_fit_score'] >= 75).mean():.1%} score 75 or more"),
             ("intent", f"{(f['intent_surging_topics'] > 0).mean():.1%} of accounts surge on at least one topic"),
             ("engaged (30d)", f"{(f['activity_total_30d'] > 0).mean():.1%} of accounts had activity in the last 30 days"),
+            *[(f"model: {r.task}", _model_line(r)) for r in self.models],
             ("top fit x intent", ", ".join(f"{a} (fit {s:.0f}, intent {i:.0f})" for a, s, i in
                                            zip(top["account_id"], top["icp_fit_score"], top["intent_max"]))),
         ]
+
+
+def _model_line(result: TrainResult) -> str:
+    d, m = result.decision, result.metrics
+    metric = d.metric.removeprefix("test_")
+    oracle = m.get(f"oracle_test_{metric}")
+    figures = f"{metric} {m[d.metric]:.3f} (baseline {m.get(f'baseline_test_{metric}', float('nan')):.3f}" + (
+        f", oracle {oracle:.3f})" if oracle is not None else ")")
+    if "test_ece" in m:
+        figures += f", ECE {m['test_ece']:.3f}"
+    return f"v{d.version} {'champion' if d.promoted else 'challenger'}: {figures}; {d.reason}"
 
 
 def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months: int = 36,
@@ -57,12 +75,15 @@ def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months:
     """Generate a synthetic world under ``home``, validate it and build account features as of its end."""
     notify = progress or (lambda step, fraction: None)
     config = WorldConfig(accounts=accounts, seed=seed, months=months)
-    world = generate_world(config, home.world_dir, progress=lambda step, f: notify(f"generate: {step}", 0.6 * f))
-    notify("validate", 0.6)
+    world = generate_world(config, home.world_dir, progress=lambda step, f: notify(f"generate: {step}", 0.55 * f))
+    notify("validate", 0.55)
     dataset, report = load_dataset(home.world_dir, now=pd.Timestamp(world.end))
-    notify("features", 0.8)
+    notify("features", 0.65)
     as_of = pd.Timestamp(world.end)
     features = build_features(dataset, as_of=as_of, config=FeatureConfig())
     path = write_table(features, home.features_dir / "accounts.parquet")
+    models = train_dataset(TASKS, dataset, config=TrainConfig(), home=home, truth_dir=home.world_dir / "truth",
+                           progress=lambda step, f: notify(f"train: {step}", 0.7 + 0.3 * f))
     notify("done", 1.0)
-    return DemoResult(home=home.root, world=world, report=report, as_of=as_of, features_path=path, features=features)
+    return DemoResult(home=home.root, world=world, report=report, as_of=as_of, features_path=path, features=features,
+                      models=models)

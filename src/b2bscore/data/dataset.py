@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -65,3 +65,27 @@ class Dataset:
                 f"(available: {', '.join(self.available)}). Add {' and '.join(f'{m}.csv or {m}.parquet' for m in missing)} "
                 "to the data directory; see docs/data-contract.md."
             )
+
+    def known_before(self, moment: pd.Timestamp) -> Dataset:
+        """The data as it stood just before ``moment``: later rows removed, later closings and
+        end dates blanked (an opportunity closed afterwards was still open then)."""
+        moment = pd.Timestamp(moment)
+        tables = {}
+        for name in self.available:
+            if name == "accounts":
+                continue
+            frame = self.table(name)
+            frame = frame[frame[TABLES[name].time_column] < moment]
+            if name == "opportunities":
+                later = frame["closed_at"] >= moment
+                if later.any():
+                    frame = frame.copy()
+                    frame.loc[later, "closed_at"] = pd.NaT
+                    frame.loc[later, "stage"] = "open"
+            elif name == "technographics":
+                later = frame["last_seen_at"] >= moment
+                if later.any():
+                    frame = frame.copy()
+                    frame.loc[later, "last_seen_at"] = pd.NaT
+            tables[name] = frame.reset_index(drop=True)
+        return replace(self, **tables)

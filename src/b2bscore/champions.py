@@ -1,0 +1,137 @@
+"""The registry's champions, loaded as the registered pyfunc models, and account-level scores from them.
+
+Used by segmentation, batch scoring and the service: a champion is loaded from
+``models:/<name>@champion`` (the self-sufficient MLflow model) and scored through
+``b2bscore.scoring`` — the one code path from raw data to score.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from b2bscore.data.dataset import Dataset
+from b2bscore.features import build_features
+from b2bscore.features.firmographic import SIZE_BANDS, band
+from b2bscore.scoring import score_features
+from b2bscore.training.model import ScoringModel
+from b2bscore.training.registry import MODEL_NAMES
+
+log = logging.getLogger(__name__)
+TASKS = ("conversion", "churn", "cltv")
+OPEN_LEAD_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Champion:
+    """One loaded champion: the scoring model inside the registered pyfunc, and where it came from."""
+
+    task: str
+    name: str
+    version: str
+    run_id: str | None
+    model: ScoringModel
+    metrics: dict[str, float]
+
+
+def load_champion(client: MlflowClient, task: str, alias: str = "champion") -> Champion | None:
+    """The model under ``alias`` of ``task``'s registered model, or None when there is none."""
+    name = MODEL_NAMES[task]
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+    model = pyfunc.unwrap_python_model().model
+    metrics = {k.removeprefix("test_"): float(v) for k, v in version.tags.items() if k.startswith("test_")}
+    return Champion(task=task, name=name, version=str(version.version), run_id=version.run_id, model=model, metrics=metrics)
+
+
+def load_champions(client: MlflowClient) -> dict[str, Champion]:
+    """Every task's champion that exists."""
+    loaded = {task: load_champion(client, task) for task in TASKS}
+    return {task: champion for task, champion in loaded.items() if champion is not None}
+
+
+@dataclass(frozen=True)
+class AccountScores:
+    """One row per account: ``p_convert`` (best open lead), ``p_churn`` and ``cltv_pred`` (customers),
+    ``expected_value`` (customers: predicted CLTV; prospects: p_convert x look-alike first-year value)."""
+
+    frame: pd.DataFrame
+    versions: dict[str, str]
+    missing: tuple[str, ...] = field(default=())
+
+
+def account_scores(data: Dataset, as_of: pd.Timestamp, champions: dict[str, Champion]) -> AccountScores:
+    """Score every account of ``data`` as of ``as_of`` with whichever champions exist."""
+    as_of = pd.Timestamp(as_of)
+    frame = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy()})
+    for column in ("p_convert", "p_churn", "cltv_pred"):
+        frame[column] = np.nan
+    account_models = [c for t, c in champions.items() if t in ("churn", "cltv")]
+    features = None
+    if account_models:
+        features = build_features(data, as_of=as_of, entity="account", config=account_models[0].model.feature_config)
+        customers = features["is_customer"].to_numpy(dtype=bool)
+        for champion in account_models:
+            column = "p_churn" if champion.task == "churn" else "cltv_pred"
+            scores = score_features(champion.model, features)
+            values = scores["probability" if champion.task == "churn" else "value"].to_numpy()
+            frame[column] = np.where(customers, values, np.nan)
+    if "conversion" in champions and data.leads is not None and len(data.leads):
+        frame = frame.merge(_best_open_lead(data, as_of, champions["conversion"].model), on="account_id", how="left",
+                            suffixes=("_drop", ""))
+        frame = frame.drop(columns=[c for c in frame.columns if c.endswith("_drop")])
+    frame["expected_value"] = _expected_value(data, as_of, frame, features)
+    return AccountScores(frame=frame, versions={t: c.version for t, c in champions.items()},
+                         missing=tuple(t for t in TASKS if t not in champions))
+
+
+def _best_open_lead(data: Dataset, as_of: pd.Timestamp, model: ScoringModel) -> pd.DataFrame:
+    """Per account, the highest conversion probability of its leads created in the last 90 days."""
+    leads = data.leads
+    recent = leads[(leads["created_at"] < as_of) & (leads["created_at"] >= as_of - pd.Timedelta(days=OPEN_LEAD_DAYS))]
+    if recent.empty:
+        return pd.DataFrame({"account_id": pd.Series(dtype=object), "p_convert": pd.Series(dtype=float)})
+    entities = pd.DataFrame({"lead_id": recent["lead_id"].to_numpy(), "as_of": as_of})
+    features = build_features(data, entities, entity="lead", config=model.feature_config)
+    scored = score_features(model, features)
+    return scored.groupby("account_id", sort=False)["probability"].max().rename("p_convert").reset_index()
+
+
+def _expected_value(data: Dataset, as_of: pd.Timestamp, frame: pd.DataFrame, features: pd.DataFrame | None) -> np.ndarray:
+    """Customers: their predicted CLTV; prospects: p_convert x the first-year revenue of look-alike customers."""
+    value = frame["cltv_pred"].to_numpy(dtype=float).copy()
+    lookalike = first_year_value_by_size(data, as_of)
+    if lookalike is None or features is None:
+        return value
+    size = features.set_index("account_id")["size_band"].reindex(frame["account_id"]).astype(object).to_numpy()
+    typical = pd.Series(size).map(lookalike).fillna(np.nanmedian(lookalike.to_numpy())).to_numpy(dtype=float)
+    prospect = np.isnan(value) & frame["p_convert"].notna().to_numpy()
+    value[prospect] = frame["p_convert"].to_numpy()[prospect] * typical[prospect]
+    return value
+
+
+def first_year_value_by_size(data: Dataset, as_of: pd.Timestamp) -> pd.Series | None:
+    """Mean revenue of a customer's first 365 days, by size band, over customers whose first year ended before ``as_of``."""
+    revenue = data.revenue
+    if revenue is None or revenue.empty:
+        return None
+    revenue = revenue[revenue["invoice_at"] < as_of]
+    first = revenue.groupby("account_id")["invoice_at"].transform("min")
+    in_first_year = revenue[(revenue["invoice_at"] < first + pd.Timedelta(days=365))]
+    complete = first.groupby(revenue["account_id"]).min()
+    complete = complete[complete + pd.Timedelta(days=365) <= as_of].index
+    totals = in_first_year[in_first_year["account_id"].isin(complete)].groupby("account_id")["amount"].sum()
+    if totals.empty:
+        return None
+    accounts = data.accounts.set_index("account_id").reindex(totals.index)
+    bands = pd.Series(band(accounts["employees"].to_numpy(dtype=float), SIZE_BANDS), index=totals.index).astype(object)
+    return totals.groupby(bands).mean()

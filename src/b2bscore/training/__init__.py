@@ -1,0 +1,1 @@
+"""Training jobs: labels, splits, models, evaluation and the model registry."""

@@ -1,0 +1,96 @@
+"""Typed configuration of the training jobs (one file, YAML or TOML, every field optional)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from b2bscore.config_io import load_model_file
+from b2bscore.features.config import FeatureConfig
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SplitConfig(_Frozen):
+    """Out-of-time split: the most recent as-of times are the test set, the ones before validation.
+
+    With ``purge`` (default), no training label window may reach into the validation
+    period, so the fitted trees never saw an outcome from the validation or test periods.
+    """
+
+    valid_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    purge: bool = True
+
+
+class LightGBMConfig(_Frozen):
+    num_leaves: int = Field(default=15, ge=2)
+    max_depth: int = Field(default=6, ge=-1)
+    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    max_rounds: int = Field(default=2000, ge=1)
+    early_stopping_rounds: int = Field(default=100, ge=1)
+    min_child_samples: int = Field(default=40, ge=1)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    lambda_l2: float = Field(default=1.0, ge=0)
+    num_threads: int = Field(default=2, ge=1)
+    seed: int = 7
+
+
+class ConversionConfig(_Frozen):
+    """Does a lead reach a won opportunity within ``horizon_days`` of its creation?
+
+    ``attribution="lead"`` counts only opportunities carrying the lead's id; ``"account"``
+    counts any won opportunity of the lead's account created after the lead.
+    """
+
+    horizon_days: int = Field(default=90, ge=1)
+    attribution: Literal["lead", "account"] = "lead"
+    min_positives: int = Field(default=50, ge=1)
+
+
+class ChurnConfig(_Frozen):
+    """Does a paying customer's revenue stop (or fall to ``drop_fraction`` of its level) within the horizon?"""
+
+    horizon_days: int = Field(default=180, ge=1)
+    drop_fraction: float = Field(default=0.0, ge=0, lt=1)
+    snapshot_months: int = Field(default=1, ge=1, description="Months between rolling snapshot dates.")
+    min_positives: int = Field(default=30, ge=1)
+
+
+class CltvConfig(_Frozen):
+    """Revenue a customer brings in the next ``horizon_days``."""
+
+    horizon_days: int = Field(default=365, ge=1)
+    snapshot_months: int = Field(default=1, ge=1)
+    min_rows: int = Field(default=200, ge=10)
+
+
+class PromotionConfig(_Frozen):
+    """Champion/challenger rule per model: the metric compared on the same test set, and the margin."""
+
+    conversion_metric: str = "pr_auc"
+    churn_metric: str = "roc_auc"
+    cltv_metric: str = "spearman"
+    margin: float = Field(default=0.0, ge=0)
+
+
+class TrainConfig(_Frozen):
+    features: FeatureConfig = FeatureConfig()
+    split: SplitConfig = SplitConfig()
+    lightgbm: LightGBMConfig = LightGBMConfig()
+    conversion: ConversionConfig = ConversionConfig()
+    churn: ChurnConfig = ChurnConfig()
+    cltv: CltvConfig = CltvConfig()
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    promotion: PromotionConfig = PromotionConfig()
+    segment_columns: tuple[str, ...] = ("industry", "size_band", "region")
+    history_days: int = Field(default=90, ge=0, description="History required before the first snapshot date.")
+
+
+def load_train_config(path: Path | None) -> TrainConfig:
+    return TrainConfig() if path is None else load_model_file(path, TrainConfig)

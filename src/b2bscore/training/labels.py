@@ -1,0 +1,130 @@
+"""Point-in-time labels: what happened after each as-of time, and which rows cannot be labelled yet.
+
+A row whose outcome window has not closed by the end of the data is *censored* and left
+out -- never labelled negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from b2bscore.data.dataset import Dataset
+from b2bscore.errors import DataError
+from b2bscore.features._window import EventIndex, to_seconds
+from b2bscore.training.config import ChurnConfig, CltvConfig, ConversionConfig
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Labelled rows (entity keys, ``as_of``, ``label``, ``label_end``) and what was left out."""
+
+    rows: pd.DataFrame
+    censored: int
+    data_end: pd.Timestamp
+
+    @property
+    def positives(self) -> int:
+        return int((self.rows["label"] > 0).sum())
+
+
+def data_end(data: Dataset) -> pd.Timestamp:
+    """The latest moment the data covers: the last recorded event of any table."""
+    stamps = []
+    for table, column in (("activities", "occurred_at"), ("revenue", "invoice_at"), ("leads", "created_at"),
+                          ("opportunities", "created_at"), ("opportunities", "closed_at"), ("technographics", "first_seen_at")):
+        frame = data.table(table)
+        if frame is not None and len(frame):
+            stamps.append(frame[column].max())
+    stamps = [s for s in stamps if pd.notna(s)]
+    if not stamps:
+        raise DataError("the data holds no dated events (activities, revenue, leads or opportunities), so nothing can be labelled")
+    return pd.Timestamp(max(stamps))
+
+
+def conversion_labels(data: Dataset, config: ConversionConfig, *, end: pd.Timestamp | None = None) -> LabelSet:
+    """One row per lead, as of its creation: 1 if it reaches a won opportunity within the horizon."""
+    data.require("leads", "opportunities", purpose="the conversion model")
+    end = data_end(data) if end is None else end
+    horizon = pd.Timedelta(days=config.horizon_days)
+    leads = data.leads[["lead_id", "account_id", "created_at"]].rename(columns={"created_at": "as_of"})
+    won = data.opportunities[(data.opportunities["stage"] == "won") & data.opportunities["closed_at"].notna()]
+    if config.attribution == "lead":
+        matched = leads.merge(won[["lead_id", "closed_at"]].dropna(subset=["lead_id"]), on="lead_id", how="inner")
+    else:
+        matched = leads.merge(won[["account_id", "created_at", "closed_at"]], on="account_id", how="inner")
+        matched = matched[matched["created_at"] >= matched["as_of"]]
+    in_window = matched[(matched["closed_at"] > matched["as_of"]) & (matched["closed_at"] <= matched["as_of"] + horizon)]
+    labelled = leads.assign(label=leads["lead_id"].isin(in_window["lead_id"]).astype(np.int64),
+                            label_end=leads["as_of"] + horizon)
+    closed = labelled["label_end"] <= end
+    return LabelSet(rows=labelled[closed].reset_index(drop=True), censored=int((~closed).sum()), data_end=end)
+
+
+def snapshot_dates(start: pd.Timestamp, end: pd.Timestamp, *, every_months: int, reach_days: int) -> pd.DatetimeIndex:
+    """Month starts from ``start`` whose outcome window (``reach_days`` ahead) closes by ``end``."""
+    first = (start + pd.offsets.MonthBegin(0)).normalize()
+    dates = pd.date_range(first, end, freq=f"{every_months}MS")
+    return dates[dates + pd.Timedelta(days=reach_days) <= end]
+
+
+def _revenue_windows(data: Dataset, accounts: pd.Index, rows: np.ndarray, times: np.ndarray, days: float) -> np.ndarray:
+    """Revenue of ``accounts[rows]`` invoiced in ``[time - days, time)``."""
+    revenue = data.revenue
+    index = EventIndex(accounts.get_indexer(revenue["account_id"]), revenue["invoice_at"])
+    amount = revenue["amount"].to_numpy(dtype=np.float64)
+    window = index.window(rows, to_seconds(times), days)
+    return index.window_sum(amount, window)
+
+
+def _customer_snapshots(data: Dataset, dates: pd.DatetimeIndex, lookback_days: int) -> tuple[pd.DataFrame, pd.Index]:
+    """Every (account, snapshot) where the account was invoiced in the ``lookback_days`` before."""
+    accounts = pd.Index(data.accounts["account_id"].to_numpy(dtype=object))
+    rows = np.tile(np.arange(len(accounts)), len(dates))
+    times = np.repeat(dates.to_numpy(dtype="datetime64[ns]"), len(accounts))
+    recent = _revenue_windows(data, accounts, rows, times, lookback_days)
+    paying = recent > 0
+    frame = pd.DataFrame({"account_id": accounts.to_numpy()[rows[paying]], "as_of": times[paying],
+                          "recent_revenue": recent[paying], "_row": rows[paying]})
+    return frame, accounts
+
+
+def churn_labels(data: Dataset, config: ChurnConfig, *, lookback_days: int, history_days: int,
+                 end: pd.Timestamp | None = None) -> LabelSet:
+    """Customers at rolling snapshots; 1 if revenue in ``[as_of + H, as_of + H + lookback)`` falls to
+    ``drop_fraction`` or less of the revenue in ``[as_of - lookback, as_of)`` -- i.e. it stopped within H.
+    """
+    data.require("revenue", purpose="the churn model")
+    end = data_end(data) if end is None else end
+    reach = config.horizon_days + lookback_days
+    start = data.revenue["invoice_at"].min() + pd.Timedelta(days=history_days)
+    dates = snapshot_dates(start, end, every_months=config.snapshot_months, reach_days=reach)
+    all_dates = snapshot_dates(start, end + pd.Timedelta(days=reach), every_months=config.snapshot_months, reach_days=reach)
+    snapshots, accounts = _customer_snapshots(data, dates, lookback_days)
+    later = (snapshots["as_of"] + pd.Timedelta(days=reach)).to_numpy(dtype="datetime64[ns]")
+    after = _revenue_windows(data, accounts, snapshots["_row"].to_numpy(), later, lookback_days)
+    label = (after <= config.drop_fraction * snapshots["recent_revenue"].to_numpy()).astype(np.int64)
+    rows = snapshots[["account_id", "as_of"]].assign(label=label, label_end=later)
+    censored_dates = all_dates.difference(dates)
+    censored = len(_customer_snapshots(data, censored_dates, lookback_days)[0]) if len(censored_dates) else 0
+    return LabelSet(rows=rows.reset_index(drop=True), censored=censored, data_end=end)
+
+
+def cltv_labels(data: Dataset, config: CltvConfig, *, lookback_days: int, history_days: int,
+                end: pd.Timestamp | None = None) -> LabelSet:
+    """Customers at rolling snapshots; the label is the revenue invoiced in ``[as_of, as_of + H)``."""
+    data.require("revenue", purpose="the CLTV model")
+    end = data_end(data) if end is None else end
+    start = data.revenue["invoice_at"].min() + pd.Timedelta(days=history_days)
+    dates = snapshot_dates(start, end, every_months=config.snapshot_months, reach_days=config.horizon_days)
+    all_dates = snapshot_dates(start, end + pd.Timedelta(days=config.horizon_days), every_months=config.snapshot_months,
+                               reach_days=config.horizon_days)
+    snapshots, accounts = _customer_snapshots(data, dates, lookback_days)
+    later = (snapshots["as_of"] + pd.Timedelta(days=config.horizon_days)).to_numpy(dtype="datetime64[ns]")
+    value = _revenue_windows(data, accounts, snapshots["_row"].to_numpy(), later, config.horizon_days)
+    rows = snapshots[["account_id", "as_of"]].assign(label=value, label_end=later)
+    censored_dates = all_dates.difference(dates)
+    censored = len(_customer_snapshots(data, censored_dates, lookback_days)[0]) if len(censored_dates) else 0
+    return LabelSet(rows=rows.reset_index(drop=True), censored=censored, data_end=end)

@@ -1,0 +1,322 @@
+"""Champion/challenger registry on MLflow aliases, with an audited, undoable history of alias moves.
+
+Every alias move is written as a tag on the model version that received the alias
+(``audit.<alias>.<epoch-ms>`` = JSON with who, when, why and the previous version), so the
+history lives in the registry itself (embedded or shared server) and survives any one
+machine; a JSON-lines copy goes to the project home's audit log when one is given.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from b2bscore.errors import B2BScoreError, ConfigError
+
+MODEL_NAMES = {"conversion": "b2bscore-conversion", "churn": "b2bscore-churn", "cltv": "b2bscore-cltv"}
+CHAMPION, CHALLENGER = "champion", "challenger"
+LOWER_IS_BETTER = frozenset({"brier", "log_loss", "ece", "mae", "rmse"})
+_AUDIT_PREFIX = "audit."
+
+
+class RegistryError(B2BScoreError):
+    """The registry cannot do what was asked (unknown model or version, nothing to roll back to...)."""
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """A challenger becomes champion when ``metric`` beats the champion's by more than ``margin``."""
+
+    metric: str
+    margin: float = 0.0
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric.removeprefix("test_") not in LOWER_IS_BETTER
+
+    def wins(self, challenger: float, champion: float) -> bool:
+        if self.higher_is_better:
+            return challenger > champion + self.margin
+        return challenger < champion - self.margin
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    name: str
+    version: str
+    promoted: bool
+    reason: str
+    metric: str
+    challenger_value: float
+    champion_version: str | None
+    champion_value: float | None
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of an alias: who moved it, when, why, from which version to which."""
+
+    def describe(self) -> str:
+        target = f"v{self.new_version}" if self.new_version else "removed"
+        source = f"v{self.previous_version}" if self.previous_version else "none"
+        return f"{self.when[:19]} {self.alias} {source} -> {target} by {self.who}: {self.why}"
+
+    name: str
+    alias: str
+    new_version: str | None
+    previous_version: str | None
+    who: str
+    when: str
+    why: str
+    kind: str = "promote"  # promote | rollback | assign | remove
+    key: str = ""
+    undoes: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    champion: str | None
+    challenger: str | None
+    versions: int
+    champion_metrics: dict[str, float] | None
+    last_move: AliasMove | None
+
+
+_last_stamp = [0]
+
+
+def _now() -> tuple[str, int]:
+    """An ISO time and a strictly increasing microsecond stamp (two moves never share a tag key)."""
+    us = max(time.time_ns() // 1_000, _last_stamp[0] + 1)
+    _last_stamp[0] = us
+    return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat(timespec="milliseconds"), us
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _record(client: MlflowClient, move: AliasMove, target_version: str, audit_log: Path | None) -> AliasMove:
+    when, stamp = _now()
+    key = f"{_AUDIT_PREFIX}{move.alias}.{stamp}"
+    move = AliasMove(**{**asdict(move), "when": when, "key": key})
+    client.set_model_version_tag(move.name, target_version, key, json.dumps(asdict(move), sort_keys=True))
+    if audit_log is not None:
+        audit_log.parent.mkdir(parents=True, exist_ok=True)
+        with audit_log.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(asdict(move), sort_keys=True) + "\n")
+    return move
+
+
+def _move_alias(client: MlflowClient, name: str, alias: str, version: str, *, why: str, actor: str, kind: str,
+                audit_log: Path | None, undoes: str | None = None) -> AliasMove:
+    previous = _alias_version(client, name, alias)
+    client.set_registered_model_alias(name, alias, version)
+    move = AliasMove(name=name, alias=alias, new_version=version, previous_version=previous,
+                     who=f"{getpass.getuser()} via {actor}", when="", why=why, kind=kind, undoes=undoes)
+    return _record(client, move, version, audit_log)
+
+
+def _remove_alias(client: MlflowClient, name: str, alias: str, *, why: str, actor: str, audit_log: Path | None) -> None:
+    previous = _alias_version(client, name, alias)
+    if previous is None:
+        return
+    client.delete_registered_model_alias(name, alias)
+    move = AliasMove(name=name, alias=alias, new_version=None, previous_version=previous,
+                     who=f"{getpass.getuser()} via {actor}", when="", why=why, kind="remove")
+    _record(client, move, previous, audit_log)
+
+
+def _champion_value(client: MlflowClient, name: str, champion: str, metric: str, digest: str,
+                    override: float | None, note: str | None) -> tuple[float | None, str]:
+    """The champion's metric on this test set: re-scored (``override``) or recorded for the same digest."""
+    if override is not None:
+        return override, "re-scored on this test set"
+    version = client.get_model_version(name, champion)
+    if version.tags.get("test_set_digest") == digest and metric in version.tags:
+        return float(version.tags[metric]), "same test set"
+    return None, note or "evaluated on a different test set and could not be re-scored on this one"
+
+
+def register_and_decide(client: MlflowClient, *, name: str, model_uri: str, run_id: str, test_metrics: dict[str, float],
+                        test_set_digest: str, policy: PromotionPolicy, champion_metric_override: float | None = None,
+                        champion_note: str | None = None, extra_tags: dict[str, str] | None = None,
+                        audit_log: Path | None = None, actor: str = "b2bscore train") -> PromotionDecision:
+    """Register ``model_uri`` as a new version of ``name`` and decide champion or challenger.
+
+    The new version becomes champion if there is none yet, or if it beats the champion on
+    ``policy.metric`` by more than ``policy.margin`` on the same out-of-time test set; otherwise
+    it is the challenger and the reason is recorded on it. If any step fails, the new version is
+    deleted again, so a failed job leaves the registry as it was.
+    """
+    if policy.metric not in test_metrics:
+        raise ConfigError(f"promotion metric {policy.metric.removeprefix('test_')!r} is not computed for {name}; "
+                          f"choose one of: {', '.join(sorted(k.removeprefix('test_') for k in test_metrics))}")
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description=f"b2bscore {name.removeprefix('b2bscore-')} model")
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    before = {alias: _alias_version(client, name, alias) for alias in (CHAMPION, CHALLENGER)}
+    version = str(client.create_model_version(name, source=model_uri, run_id=run_id, model_id=model_id).version)
+    try:
+        for key, value in (extra_tags or {}).items():
+            client.set_model_version_tag(name, version, key, value)
+        return _decide(client, name, version, run_id, test_metrics, test_set_digest, policy,
+                       (champion_metric_override, champion_note), audit_log, actor)
+    except BaseException:
+        client.delete_model_version(name, version)
+        for alias, previous in before.items():
+            if previous is not None:
+                client.set_registered_model_alias(name, alias, previous)
+        raise
+
+
+def _decide(client, name, version, run_id, test_metrics, digest, policy, override, audit_log, actor) -> PromotionDecision:
+    value = float(test_metrics[policy.metric])
+    for key, metric in test_metrics.items():
+        client.set_model_version_tag(name, version, key, repr(float(metric)))
+    client.set_model_version_tag(name, version, "test_set_digest", digest)
+    client.set_model_version_tag(name, version, "primary_metric", policy.metric)
+    champion = _alias_version(client, name, CHAMPION)
+    metric = policy.metric.removeprefix("test_")
+    direction = "higher" if policy.higher_is_better else "lower"
+    champion_value = None
+    if champion is None:
+        promoted, reason = True, f"first model of {name}: no champion yet"
+    else:
+        champion_value, basis = _champion_value(client, name, champion, policy.metric, digest, *override)
+        if champion_value is None:
+            promoted, reason = False, f"champion v{champion} was {basis}; promote by hand if wanted"
+        else:
+            promoted = policy.wins(value, champion_value)
+            verdict = "beats" if promoted else "does not beat"
+            reason = (f"{metric} {value:.4f} {verdict} champion v{champion} {metric} {champion_value:.4f} "
+                      f"by the required margin {policy.margin:g} ({direction} is better; {basis})")
+    client.set_model_version_tag(name, version, "decision", CHAMPION if promoted else CHALLENGER)
+    client.set_model_version_tag(name, version, "decision_reason", reason)
+    client.update_model_version(name, version, description=reason)
+    _move_alias(client, name, CHALLENGER, version, why=f"new version from run {run_id}", actor=actor, kind="assign",
+                audit_log=audit_log)
+    if promoted:
+        _move_alias(client, name, CHAMPION, version, why=reason, actor=actor, kind="promote", audit_log=audit_log)
+        _remove_alias(client, name, CHALLENGER, why=f"challenger v{version} won and became champion", actor=actor,
+                      audit_log=audit_log)
+    return PromotionDecision(name=name, version=version, promoted=promoted, reason=reason, metric=policy.metric,
+                             challenger_value=value, champion_version=champion, champion_value=champion_value)
+
+
+def _require_model(client: MlflowClient, name: str):
+    try:
+        return client.get_registered_model(name)
+    except MlflowException:
+        known = [m.name for m in client.search_registered_models()]
+        raise RegistryError(f"no registered model {name!r}; registered: {', '.join(known) or 'none yet'}") from None
+
+
+def promote(client: MlflowClient, name: str, version: str, *, reason: str = "manual promotion",
+            actor: str = "b2bscore", audit_log: Path | None = None) -> AliasMove:
+    """Make ``version`` the champion of ``name`` (recorded; undo with ``rollback``)."""
+    _require_model(client, name)
+    versions = sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
+    if str(version) not in versions:
+        raise RegistryError(f"{name} has no version {version}; versions: {', '.join(versions)}")
+    if _alias_version(client, name, CHAMPION) == str(version):
+        raise RegistryError(f"{name} version {version} is already the champion")
+    move = _move_alias(client, name, CHAMPION, str(version), why=reason, actor=actor, kind="promote", audit_log=audit_log)
+    if _alias_version(client, name, CHALLENGER) == str(version):
+        _remove_alias(client, name, CHALLENGER, why=f"v{version} became champion", actor=actor, audit_log=audit_log)
+    return move
+
+
+def alias_history(client: MlflowClient, name: str) -> list[AliasMove]:
+    """Every recorded alias move of ``name``, oldest first."""
+    _require_model(client, name)
+    moves = []
+    for version in client.search_model_versions(f"name='{name}'"):
+        for key, value in version.tags.items():
+            if key.startswith(_AUDIT_PREFIX):
+                moves.append(AliasMove(**json.loads(value)))
+    return sorted(moves, key=lambda m: (int(m.key.rsplit(".", 1)[1]), m.key))
+
+
+def rollback(client: MlflowClient, name: str, *, actor: str = "b2bscore", audit_log: Path | None = None) -> AliasMove:
+    """Give the champion alias back to the version that held it before the current champion's promotion.
+
+    Rolling back again undoes the promotion before that one, like an undo stack.
+    """
+    current = _alias_version(client, name, CHAMPION) if _require_model(client, name) else None
+    if current is None:
+        raise RegistryError(f"{name} has no champion to roll back")
+    history = [m for m in alias_history(client, name) if m.alias == CHAMPION]
+    undone = {m.undoes for m in history if m.kind == "rollback"}
+    for move in reversed(history):
+        if move.kind == "promote" and move.key not in undone and move.new_version == current:
+            if move.previous_version is None:
+                raise RegistryError(f"{name} version {current} was the first champion: there is no earlier one to roll back to")
+            return _move_alias(client, name, CHAMPION, move.previous_version, actor=actor, kind="rollback",
+                               why=f"rollback of v{current} (promoted {move.when}: {move.why})", audit_log=audit_log,
+                               undoes=move.key)
+    raise RegistryError(f"{name}: no recorded promotion of the current champion v{current} to undo")
+
+
+def list_models(client: MlflowClient) -> list[ModelSummary]:
+    """The b2bscore models in the registry with their aliases, version counts and champion metrics."""
+    out = []
+    for model in sorted(client.search_registered_models(filter_string="name LIKE 'b2bscore-%'"), key=lambda m: m.name):
+        champion = _alias_version(client, model.name, CHAMPION)
+        metrics = None
+        if champion is not None:
+            tags = client.get_model_version(model.name, champion).tags
+            metrics = {k.removeprefix("test_"): float(v) for k, v in tags.items()
+                       if k.startswith("test_") and k.removeprefix("test_") in _SUMMARY_METRICS}
+        history = alias_history(client, model.name)
+        out.append(ModelSummary(
+            name=model.name, champion=champion, challenger=_alias_version(client, model.name, CHALLENGER),
+            versions=len(client.search_model_versions(f"name='{model.name}'")), champion_metrics=metrics,
+            last_move=history[-1] if history else None,
+        ))
+    return out
+
+
+_SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "ece", "spearman", "mae")
+_COMPARED = {f"test_{m}" for m in ("n", "base_rate", "roc_auc", "pr_auc", "brier", "ece", "lift_top10", "capture_top10",
+                                   "mae", "rmse", "spearman", "gini_normalised", "capture_top20")}
+
+
+def compare_runs(client: MlflowClient, experiment_name: str, last: int = 5) -> pd.DataFrame:
+    """The latest ``last`` finished runs side by side: parameters that differ, then the test metrics."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return pd.DataFrame()
+    runs = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=last)
+    if not runs:
+        return pd.DataFrame()
+    columns = {}
+    for run in runs:
+        started = datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc).strftime("%m-%d %H:%M")
+        label = f"{run.info.run_id[:8]} {started}"
+        columns[label] = {**{f"param {k}": v for k, v in run.data.params.items()},
+                          **{f"tag {k}": v for k, v in run.data.tags.items() if k in ("data.digest", "b2bscore.version")},
+                          **{k: v for k, v in run.data.metrics.items()
+                             if k.removeprefix("baseline_").removeprefix("oracle_") in _COMPARED or k.startswith("lift_over")}}
+    frame = pd.DataFrame(columns)
+    is_param = frame.index.str.startswith(("param ", "tag "))
+    differs = frame.astype(str).nunique(axis=1, dropna=False) > 1
+    keep = (is_param & differs) | ~is_param
+    frame = frame[keep]
+    order = sorted(frame.index, key=lambda k: (not k.startswith(("param ", "tag ")), k))
+    return frame.loc[order]

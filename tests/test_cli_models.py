@@ -1,0 +1,77 @@
+"""``b2bscore train``, ``models`` and ``runs`` from the command line, bad input included."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from b2bscore.cli import app
+from b2bscore.synth import WorldConfig, generate_world
+
+runner = CliRunner()
+CONFIG = """
+conversion: {min_positives: 10}
+churn: {min_positives: 10}
+cltv: {min_rows: 50}
+lightgbm: {max_rounds: 200, early_stopping_rounds: 30}
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    generate_world(WorldConfig(accounts=300, seed=5, months=36), out)
+    return out
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_train_list_compare_promote_rollback(world, project_home, tmp_path):
+    config = tmp_path / "train.yaml"
+    config.write_text(CONFIG)
+    home = ("--home", project_home.root)
+    trained = _run("train", "all", "--data", world, "--config", config, *home)
+    assert trained.exit_code == 0, trained.output
+    assert trained.output.count("champion") >= 3 and "oracle" in trained.output
+    again = _run("train", "churn", "--data", world, "--config", config, *home)
+    assert again.exit_code == 0 and "b2bscore-churn v2: roc_auc" in again.output and "does not beat" in again.output
+
+    listed = _run("models", "list", *home)
+    assert listed.exit_code == 0
+    for name in ("b2bscore-conversion", "b2bscore-churn", "b2bscore-cltv"):
+        assert name in listed.output
+    compared = _run("runs", "compare", "--model", "churn", *home)
+    assert compared.exit_code == 0 and "test_roc_auc" in compared.output and "baseline_test_roc_auc" in compared.output
+
+    promoted = _run("models", "promote", "b2bscore-churn", "2", "--reason", "sales asked", *home)
+    assert promoted.exit_code == 0 and "champion is now version 2 (was 1)" in promoted.output
+    rolled = _run("models", "rollback", "b2bscore-churn", *home)
+    assert rolled.exit_code == 0 and "rolled back from version 2 to version 1" in rolled.output
+    assert (project_home.root / "registry-audit.jsonl").read_text().count("sales asked") >= 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("models", "promote", "b2bscore-nope", "1"), "no registered model 'b2bscore-nope'"),
+    (("models", "rollback", "b2bscore-churn"), "no registered model 'b2bscore-churn'"),
+    (("train", "churn", "--data", "{world}", "--as-of", "2040-01-01"), "as-of 2040-01-01 is outside the data"),
+    (("train", "conversion", "--data", "{world}"), "conversion: the"),
+    (("train", "churn", "--data", "{missing}"), "missing"),
+    (("train", "churn", "--data", "{world}", "--config", "{bad_config}"), "lightgbm.num_leafs"),
+])
+def test_bad_input_is_one_message_and_a_non_zero_exit(world, project_home, tmp_path, args, message):
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("lightgbm: {num_leafs: 3}\n")
+    filled = [a.format(world=world, missing=tmp_path / "missing", bad_config=bad_config) for a in args]
+    result = _run(*filled, "--home", project_home.root)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_unreachable_tracking_server_is_a_clear_error(world, project_home, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    result = _run("models", "list", "--home", project_home.root)
+    assert result.exit_code == 2 and "cannot reach the MLflow tracking server at http://127.0.0.1:9" in result.output

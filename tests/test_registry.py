@@ -1,0 +1,176 @@
+"""Champion/challenger rules, the audit trail and rollback on a real embedded MLflow registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mlflow
+import pytest
+
+from b2bscore.errors import ConfigError
+from b2bscore.home import ProjectHome
+from b2bscore.training import registry as reg
+from b2bscore.training.tracking import activate, ensure_experiment, resolve_tracking
+
+NAME = "b2bscore-conversion"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, monkeypatch_module, _mlflow_template):
+    monkeypatch_module.delenv("MLFLOW_TRACKING_URI", raising=False)
+    home = ProjectHome(tmp_path_factory.mktemp("home"))
+    shutil.copy(_mlflow_template, home.root / "mlflow.db")
+    config = resolve_tracking(home)
+    client = activate(config)
+    experiment = ensure_experiment("registry-test", config)
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.log_metric("x", 1.0)
+    return client, run.info.run_id, home
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+_counter = [0]
+
+
+def _register(store, value, *, digest="d1", margin=0.0, override=None, metric="test_pr_auc", name=None, audit=None):
+    client, run_id, _ = store
+    _counter[0] += 1
+    return reg.register_and_decide(
+        client, name=name or NAME, model_uri=f"runs:/{run_id}/model", run_id=run_id,
+        test_metrics={"test_pr_auc": value, "test_brier": 1 - value}, test_set_digest=digest,
+        policy=reg.PromotionPolicy(metric=metric, margin=margin), champion_metric_override=override, audit_log=audit,
+    )
+
+
+def test_policy_direction_follows_the_metric():
+    assert reg.PromotionPolicy("test_pr_auc").higher_is_better
+    assert not reg.PromotionPolicy("test_brier").higher_is_better
+    assert reg.PromotionPolicy("test_roc_auc", margin=0.01).wins(0.72, 0.70)
+    assert not reg.PromotionPolicy("test_roc_auc", margin=0.01).wins(0.705, 0.70)
+    assert reg.PromotionPolicy("test_mae", margin=1.0).wins(5.0, 7.0)
+    assert not reg.PromotionPolicy("test_mae", margin=1.0).wins(6.5, 7.0)
+
+
+def test_first_is_champion_then_only_a_winner_by_the_margin(store):
+    client = store[0]
+    name = "b2bscore-rules"
+    first = _register(store, 0.50, name=name)
+    assert first.promoted and "no champion yet" in first.reason
+    tie = _register(store, 0.505, margin=0.01, name=name)
+    assert not tie.promoted
+    assert "does not beat champion v1" in tie.reason and "margin 0.01" in tie.reason
+    version = client.get_model_version(name, tie.version)
+    assert version.tags["decision"] == "challenger" and version.tags["decision_reason"] == tie.reason
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == tie.version
+    win = _register(store, 0.60, margin=0.01, name=name)
+    assert win.promoted and win.champion_version == first.version
+    assert str(client.get_model_version_by_alias(name, "champion").version) == win.version
+    with pytest.raises(Exception):
+        client.get_model_version_by_alias(name, "challenger")  # the challenger won: the alias moved on
+
+
+def test_a_lower_is_better_metric_promotes_the_smaller_value(store):
+    name = "b2bscore-brier"
+    _register(store, 0.50, metric="test_brier", name=name)  # brier 0.5
+    worse = _register(store, 0.40, metric="test_brier", name=name)  # brier 0.6
+    better = _register(store, 0.70, metric="test_brier", name=name)  # brier 0.3
+    assert not worse.promoted and better.promoted
+
+
+def test_a_different_test_set_needs_the_champion_rescored(store):
+    name = "b2bscore-digest"
+    _register(store, 0.50, digest="old", name=name)
+    unjudged = _register(store, 0.90, digest="new", name=name)
+    assert not unjudged.promoted and "different test set" in unjudged.reason
+    rescored = _register(store, 0.55, digest="new", override=0.60, name=name)
+    assert not rescored.promoted and "0.6000" in rescored.reason and "re-scored" in rescored.reason
+
+
+def test_unknown_metric_is_a_config_error_and_registers_nothing(store):
+    client = store[0]
+    name = "b2bscore-badmetric"
+    with pytest.raises(ConfigError, match="'roc_auc' is not computed.*pr_auc"):
+        _register(store, 0.5, metric="test_roc_auc", name=name)
+    assert client.search_model_versions(f"name='{name}'") == []
+
+
+def test_failed_decision_deletes_the_version_and_restores_aliases(store, monkeypatch):
+    client = store[0]
+    name = "b2bscore-failing"
+    first = _register(store, 0.5, name=name)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("registry went away")
+
+    monkeypatch.setattr(reg, "_move_alias", broken)
+    with pytest.raises(RuntimeError):
+        _register(store, 0.9, name=name)
+    monkeypatch.undo()
+    versions = [str(v.version) for v in client.search_model_versions(f"name='{name}'")]
+    assert versions == [first.version]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == first.version
+
+
+def test_promote_rollback_and_the_audit_trail(store, tmp_path):
+    client = store[0]
+    name = "b2bscore-audit"
+    audit = tmp_path / "audit.jsonl"
+    v1 = _register(store, 0.5, name=name, audit=audit)
+    v2 = _register(store, 0.6, name=name, audit=audit)
+    v3 = _register(store, 0.55, name=name, audit=audit)  # stays challenger
+    assert v2.promoted and not v3.promoted
+    move = reg.promote(client, name, v3.version, reason="business asked", actor="test", audit_log=audit)
+    assert (move.previous_version, move.new_version, move.why) == (v2.version, v3.version, "business asked")
+    assert "test" in move.who
+
+    back = reg.rollback(client, name, actor="test", audit_log=audit)
+    assert (back.previous_version, back.new_version) == (v3.version, v2.version)
+    again = reg.rollback(client, name, actor="test", audit_log=audit)  # an undo stack: v2's promotion is undone
+    assert again.new_version == v1.version
+    with pytest.raises(reg.RegistryError, match="first champion"):
+        reg.rollback(client, name, actor="test", audit_log=audit)
+
+    champion_moves = [m for m in reg.alias_history(client, name) if m.alias == "champion"]
+    assert [(m.kind, m.previous_version, m.new_version) for m in champion_moves] == [
+        ("promote", None, v1.version), ("promote", v1.version, v2.version), ("promote", v2.version, v3.version),
+        ("rollback", v3.version, v2.version), ("rollback", v2.version, v1.version),
+    ]
+    logged = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert len(logged) == len(reg.alias_history(client, name))
+    assert all(entry["who"] and entry["when"] and entry["why"] for entry in logged)
+
+
+def test_promote_rejects_unknown_model_and_version(store):
+    client = store[0]
+    _register(store, 0.5, name="b2bscore-known")
+    with pytest.raises(reg.RegistryError, match="no registered model 'b2bscore-nope'"):
+        reg.promote(client, "b2bscore-nope", "1")
+    with pytest.raises(reg.RegistryError, match="has no version 9; versions: 1"):
+        reg.promote(client, "b2bscore-known", "9")
+    with pytest.raises(reg.RegistryError, match="already the champion"):
+        reg.promote(client, "b2bscore-known", "1")
+
+
+def test_list_models_summarises_aliases(store):
+    client = store[0]
+    _register(store, 0.5, name="b2bscore-listed")
+    _register(store, 0.4, name="b2bscore-listed")
+    summary = {s.name: s for s in reg.list_models(client)}["b2bscore-listed"]
+    assert (summary.champion, summary.challenger, summary.versions) == ("1", "2", 2)
+    assert summary.champion_metrics["pr_auc"] == pytest.approx(0.5)
+    assert summary.last_move.alias == "challenger" and summary.last_move.new_version == "2"
+
+
+def test_activating_one_home_does_not_leak_into_the_next(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    first = resolve_tracking(ProjectHome(tmp_path / "a"))
+    activate(first)
+    second = resolve_tracking(ProjectHome(tmp_path / "b"))
+    assert second.embedded and str(tmp_path / "b") in second.tracking_uri and second.registry_uri == second.tracking_uri
