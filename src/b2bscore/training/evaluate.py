@@ -23,12 +23,13 @@ def _check(y: npt.ArrayLike, p: npt.ArrayLike, what: str) -> tuple[np.ndarray, n
     if len(y) == 0:
         raise ValueError(f"{what}: nothing to evaluate (0 rows)")
     if np.isnan(p).any() or np.isnan(y).any():
-        raise ValueError(f"{what}: {int(np.isnan(p).sum() + np.isnan(y).sum())} missing value(s) in labels or predictions")
+        missing = int(np.isnan(p).sum() + np.isnan(y).sum())
+        raise ValueError(f"{what}: {missing} missing value(s) in labels or predictions")
     return y, p
 
 
 def _top(score: np.ndarray, percent: int) -> np.ndarray:
-    """Indices of the ceil(percent% * n) highest scores (ties broken by position); integer maths avoids float ceil slips."""
+    """Indices of the ceil(percent% * n) highest scores, ties broken by position (integer maths: no float ceil slips)."""
     k = max(1, -(-percent * len(score) // 100))
     return np.argsort(-score, kind="stable")[:k]
 
@@ -162,7 +163,7 @@ def reliability_curve(y: npt.ArrayLike, p: npt.ArrayLike, bins: int = 10) -> pd.
 
 
 def lift_table(y: npt.ArrayLike, score: npt.ArrayLike, groups: int = 10) -> pd.DataFrame:
-    """Groups of equal size by descending score (group 1 = best): mean actual, lift over the overall mean, cumulative capture.
+    """Equal-size groups by descending score (group 1 = best): mean actual, lift over the mean, cumulative capture.
 
     ``y`` may be 0/1 labels (mean actual is then the positive rate) or values (then the mean value).
     """
