@@ -38,13 +38,15 @@ def monkeypatch_module():
 _counter = [0]
 
 
-def _register(store, value, *, digest="d1", margin=0.0, override=None, metric="test_pr_auc", name=None, audit=None):
+def _register(store, value, *, digest="d1", margin=0.0, override=None, metric="test_pr_auc", name=None, audit=None,
+              auto_promote=True):
     client, run_id, _ = store
     _counter[0] += 1
     return reg.register_and_decide(
         client, name=name or NAME, model_uri=f"runs:/{run_id}/model", run_id=run_id,
         test_metrics={"test_pr_auc": value, "test_brier": 1 - value}, test_set_digest=digest,
-        policy=reg.PromotionPolicy(metric=metric, margin=margin), champion_metric_override=override, audit_log=audit,
+        policy=reg.PromotionPolicy(metric=metric, margin=margin, auto_promote=auto_promote),
+        champion_metric_override=override, audit_log=audit,
     )
 
 
@@ -73,6 +75,17 @@ def test_first_is_champion_then_only_a_winner_by_the_margin(store):
     assert str(client.get_model_version_by_alias(name, "champion").version) == win.version
     with pytest.raises(Exception):
         client.get_model_version_by_alias(name, "challenger")  # the challenger won: the alias moved on
+
+
+def test_without_auto_promotion_a_winner_stays_challenger(store):
+    client = store[0]
+    name = "b2bscore-manual"
+    first = _register(store, 0.50, name=name, auto_promote=False)
+    assert first.promoted  # the first model of a name is always champion
+    win = _register(store, 0.70, name=name, auto_promote=False)
+    assert not win.promoted and "beats champion v1" in win.reason and "stays challenger" in win.reason
+    assert str(client.get_model_version_by_alias(name, "champion").version) == first.version
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == win.version
 
 
 def test_a_lower_is_better_metric_promotes_the_smaller_value(store):

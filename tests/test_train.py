@@ -65,6 +65,12 @@ def test_train_all_registers_three_champions_with_lineage_and_artifacts(world, p
     segments = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=conversion.run_id,
                                                                artifact_path="evaluation/metrics_by_segment.csv"))
     assert set(segments["segment_column"]) == {"industry", "size_band", "region"}
+    reference = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=conversion.run_id,
+                                                                    artifact_path="reference/reference.parquet"))
+    assert set(reference["split"]) == {"valid", "test"}
+    assert len(reference) == conversion.split["valid_rows"] + conversion.split["test_rows"]
+    assert {"prediction", "label", "icp_fit_score", "industry"} <= set(reference.columns)
+    assert reference["prediction"].between(0, 1).all()
     cltv_run = client.get_run(results[2].run_id)
     assert {"test_spearman", "test_gini_normalised", "test_mae", "baseline_test_spearman"} <= set(cltv_run.data.metrics)
 

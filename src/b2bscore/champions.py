@@ -49,8 +49,16 @@ def load_champion(client: MlflowClient, task: str, alias: str = "champion") -> C
         return None
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
     model = pyfunc.unwrap_python_model().model
-    metrics = {k.removeprefix("test_"): float(v) for k, v in version.tags.items() if k.startswith("test_")}
+    metrics = {k.removeprefix("test_"): value for k, v in version.tags.items()
+               if k.startswith("test_") and (value := _as_float(v)) is not None}
     return Champion(task=task, name=name, version=str(version.version), run_id=version.run_id, model=model, metrics=metrics)
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:  # other test_* tags, e.g. test_start (a date)
+        return None
 
 
 def load_champions(client: MlflowClient) -> dict[str, Champion]:

@@ -75,12 +75,12 @@ def records_to_dataset(records: pd.DataFrame | Sequence[Mapping]) -> tuple[Datas
         accounts.append(dict(account))
         lead = _parse(record.get("lead"), "lead", position)
         if lead:
-            tables["leads"].append({"account_id": account_id, **lead})
+            tables["leads"].append({**lead, "account_id": account_id})
         for name in _NESTED:
             items = _parse(record.get(name), name, position) or []
             if not isinstance(items, list):
                 raise DataError(f"record {position}: {name!r} must be a list of objects")
-            tables[name].extend({"account_id": account_id, **item} for item in items)
+            tables[name].extend({**item, "account_id": account_id} for item in items)
         entities.append({"account_id": account_id, "lead_id": (lead or {}).get("lead_id"), "as_of": record.get("as_of")})
     account_frame = _canonical("accounts", accounts).drop_duplicates("account_id", keep="last")
     frames = {name: _canonical(name, items).drop_duplicates() for name, items in tables.items()}
@@ -120,3 +120,34 @@ def dataset_to_records(data: Dataset, entities: pd.DataFrame) -> pd.DataFrame:
 
 def _json_row(row: pd.Series) -> str:
     return row.to_frame().T.to_json(orient="records", date_format="iso")[1:-1]
+
+
+def api_records(data: Dataset, entities: pd.DataFrame) -> list[dict]:
+    """The JSON request records of ``entities`` for the service (``score_leads``/``score_accounts``), from a Dataset.
+
+    Activity types outside the known list are sent as ``"other"`` (the service refuses unknown spellings; the
+    features count both the same way), and empty values are left out.
+    """
+    from b2bscore.data.contract import ACTIVITY_TYPES
+
+    frame = dataset_to_records(data, entities)
+    out = []
+    for row in frame.to_dict("records"):
+        record: dict = {"as_of": row["as_of"]}
+        for name in ("account", "lead", *_NESTED):
+            value = json.loads(row[name])
+            if value is None:
+                continue
+            if name == "activities":
+                for item in value:
+                    if item.get("activity_type") not in ACTIVITY_TYPES:
+                        item["activity_type"] = "other"
+            record[name] = _drop_nulls(value)
+        out.append(record)
+    return out
+
+
+def _drop_nulls(value):
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return {k: v for k, v in value.items() if v is not None}

@@ -26,7 +26,13 @@ def logistic_baseline(inputs: ModelInputs) -> Pipeline:
     return Pipeline([("columns", columns), ("model", LogisticRegression(max_iter=2000, C=0.5))])
 
 
-def fit_logistic_baseline(inputs: ModelInputs, train: pd.DataFrame, y: np.ndarray) -> Pipeline:
+def fit_logistic_baseline(inputs: ModelInputs, train: pd.DataFrame, y: np.ndarray, *, max_rows: int | None = None,
+                          seed: int = 0) -> Pipeline:
+    """Fit on the training rows (a seeded random ``max_rows`` of them when there are more: a baseline
+    needs no more, and it keeps the run's overhead small on large tables)."""
+    if max_rows is not None and len(train) > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(train), size=max_rows, replace=False))
+        train, y = train.iloc[keep], np.asarray(y)[keep]
     frame = train[list(inputs.names)].copy()
     frame[list(inputs.numeric)] = frame[list(inputs.numeric)].astype(np.float64)
     return logistic_baseline(inputs).fit(frame, y)

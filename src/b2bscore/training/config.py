@@ -77,6 +77,8 @@ class PromotionConfig(_Frozen):
     churn_metric: str = "roc_auc"
     cltv_metric: str = "spearman"
     margin: float = Field(default=0.0, ge=0)
+    auto_promote: bool = Field(default=True, description="Promote a winning challenger automatically (the first "
+                               "model of a name always becomes champion).")
 
 
 class TrainConfig(_Frozen):
@@ -90,6 +92,7 @@ class TrainConfig(_Frozen):
     promotion: PromotionConfig = PromotionConfig()
     segment_columns: tuple[str, ...] = ("industry", "size_band", "region")
     history_days: int = Field(default=90, ge=0, description="History required before the first snapshot date.")
+    baseline_max_rows: int = Field(default=200_000, ge=1000, description="Training rows the logistic baseline sees at most.")
 
 
 def load_train_config(path: Path | None) -> TrainConfig:

@@ -37,6 +37,7 @@ class PromotionPolicy:
 
     metric: str
     margin: float = 0.0
+    auto_promote: bool = True  # False: a new version stays challenger even when it wins (e.g. a drift-triggered retrain)
 
     @property
     def higher_is_better(self) -> bool:
@@ -201,10 +202,13 @@ def _decide(client, name, version, run_id, test_metrics, digest, policy, overrid
         if champion_value is None:
             promoted, reason = False, f"champion v{champion} was {basis}; promote by hand if wanted"
         else:
-            promoted = policy.wins(value, champion_value)
-            verdict = "beats" if promoted else "does not beat"
+            wins = policy.wins(value, champion_value)
+            promoted = wins and policy.auto_promote
+            verdict = "beats" if wins else "does not beat"
             reason = (f"{metric} {value:.4f} {verdict} champion v{champion} {metric} {champion_value:.4f} "
                       f"by the required margin {policy.margin:g} ({direction} is better; {basis})")
+            if wins and not policy.auto_promote:
+                reason += "; automatic promotion is off for this run, so it stays challenger (promote by hand)"
     client.set_model_version_tag(name, version, "decision", CHAMPION if promoted else CHALLENGER)
     client.set_model_version_tag(name, version, "decision_reason", reason)
     client.update_model_version(name, version, description=reason)

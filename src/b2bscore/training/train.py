@@ -107,6 +107,17 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
 
     notify("features", 0.15)
     features = build_features(data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config.features)
+    return fit_and_register(task, data, labels, split, features, config=config, home=home, truth_dir=truth_dir,
+                            progress=notify)
+
+
+def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: OutOfTimeSplit, features: pd.DataFrame, *,
+                     config: TrainConfig, home: ProjectHome, truth_dir: Path | None = None,
+                     progress: Progress | None = None) -> TrainResult:
+    """Fit, evaluate, log and register on already built features (one row per labelled row, same order)."""
+    notify = progress or (lambda step, fraction: None)
+    spec = TASK_SPECS[task]
+    rows = labels.rows
     y = rows["label"].to_numpy(dtype=np.float64)
     parts = {name: getattr(split, name) for name in ("train", "valid", "test")}
     frames = {name: features.iloc[idx].reset_index(drop=True) for name, idx in parts.items()}
@@ -118,7 +129,8 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
     test_pred = model.predict(frames["test"])
     notify("baseline", 0.6)
     if spec.kind == "classification":
-        base = baseline.fit_logistic_baseline(model.inputs_, frames["train"], targets["train"])
+        base = baseline.fit_logistic_baseline(model.inputs_, frames["train"], targets["train"],
+                                              max_rows=config.baseline_max_rows, seed=config.lightgbm.seed)
         base_pred = baseline.predict_logistic_baseline(base, model.inputs_, frames["test"])
     else:
         base_pred = baseline.run_rate_baseline(frames["test"], horizon_days(task, config))
@@ -150,7 +162,8 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
     decision = register_and_decide(
         client, name=MODEL_NAMES[task], model_uri=model_info.model_uri, run_id=run.info.run_id,
         test_metrics={k: v for k, v in metrics.items() if k.startswith("test_")}, test_set_digest=test_digest,
-        policy=PromotionPolicy(metric=f"test_{primary}", margin=config.promotion.margin),
+        policy=PromotionPolicy(metric=f"test_{primary}", margin=config.promotion.margin,
+                               auto_promote=config.promotion.auto_promote),
         champion_metric_override=override, champion_note=note, audit_log=home.root / "registry-audit.jsonl",
         extra_tags={"fit_label_end": pd.Timestamp(fit_label_end).isoformat(), "test_start": split.test_start.isoformat()},
     )
@@ -213,6 +226,33 @@ def _log_run(spec, config, data, labels, split, model, frames, targets, test_pre
         lift.to_csv(out / "lift_table.csv", index=False)
         plots.plot_lift(lift, out / "lift_chart.png")
         mlflow.log_artifacts(str(out), artifact_path="evaluation")
+    _log_reference(model, frames, targets, test_pred)
+
+
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+_REFERENCE_MAX_ROWS = 50_000
+
+
+def _log_reference(model: ScoringModel, frames: dict[str, pd.DataFrame], targets: dict[str, np.ndarray],
+                   test_pred: np.ndarray) -> None:
+    """The monitoring reference, recorded with the model: the out-of-time validation and test rows (features the
+    model saw at scoring time, its prediction and the realised label), at most ``_REFERENCE_MAX_ROWS`` (seeded)."""
+    parts = []
+    for name, pred in (("valid", model.predict(frames["valid"])), ("test", test_pred)):
+        part = frames[name].copy()
+        part["prediction"] = pred
+        part["label"] = targets[name]
+        part["split"] = name
+        parts.append(part)
+    reference = pd.concat(parts, ignore_index=True)
+    if len(reference) > _REFERENCE_MAX_ROWS:
+        reference = reference.sample(_REFERENCE_MAX_ROWS, random_state=0).sort_index()
+    reference = reference.drop(columns=[c for c in reference.columns if reference[c].dtype == object
+                                        and c not in ("lead_id", "account_id", "split", *model.inputs_.categorical)])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(REFERENCE_ARTIFACT).name
+        reference.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
 
 
 def _log_model(model: ScoringModel, data: Dataset, example_rows: pd.DataFrame):

@@ -1,0 +1,1 @@
+"""Serving the registry's champions: reasons, batch scoring, the prediction log and the BentoML service."""

@@ -1,0 +1,117 @@
+"""``b2bscore score``: every open lead and every account scored with the champions, in chunks, to CSV or Parquet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from b2bscore.champions import load_champions
+from b2bscore.data.load import load_dataset
+from b2bscore.data.mapping import MappingConfig
+from b2bscore.errors import ConfigError, DataError
+from b2bscore.home import ProjectHome
+from b2bscore.serving.predict import Scorer, open_leads, score_account_rows, score_lead_rows
+from b2bscore.serving.predlog import PredictionLog
+from b2bscore.training.labels import data_end
+from b2bscore.training.tracking import activate, resolve_tracking
+
+Progress = Callable[[str, float], None]
+FORMATS = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    leads_path: Path | None
+    accounts_path: Path
+    leads: int
+    accounts: int
+    as_of: pd.Timestamp
+    versions: dict[str, str]
+
+
+class _Writer:
+    """Appends chunks to one CSV or Parquet file (written to a temporary name, renamed when complete)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.parquet: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.path.suffix == ".csv":
+            frame.to_csv(self.partial, mode="a", header=self.rows == 0, index=False)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.partial, table.schema)
+            self.parquet.write_table(table.cast(self.parquet.schema))
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+        if self.rows:
+            self.partial.replace(self.path)
+
+
+def _output_paths(out: Path) -> tuple[Path, Path]:
+    if out.suffix not in FORMATS:
+        raise ConfigError(f"--out {out}: use a .csv or .parquet file name")
+    return out.with_name(f"{out.stem}-leads{out.suffix}"), out.with_name(f"{out.stem}-accounts{out.suffix}")
+
+
+def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
+                      mapping: MappingConfig | None = None, chunk_size: int = 20_000, log_predictions: bool = True,
+                      progress: Progress | None = None) -> BatchResult:
+    """Score open leads and all accounts of ``data_dir`` as of ``as_of`` (default: the data's end).
+
+    Writes ``<out>-leads.<ext>`` and ``<out>-accounts.<ext>`` chunk by chunk, so the memory used by
+    features and scores stays bounded by ``chunk_size`` rows whatever the number of entities.
+    """
+    notify = progress or (lambda step, fraction: None)
+    leads_path, accounts_path = _output_paths(Path(out))
+    champions = load_champions(activate(resolve_tracking(home)))
+    if not champions:
+        raise DataError("no champion models are registered yet: run `b2bscore train all --data DIR` first")
+    notify("load data", 0.0)
+    data, _ = load_dataset(Path(data_dir), mapping)
+    when = pd.Timestamp(as_of) if as_of is not None else data_end(data) + pd.Timedelta(seconds=1)
+    log = PredictionLog(home.root / "predictions") if log_predictions else None
+    leads_path.parent.mkdir(parents=True, exist_ok=True)
+
+    lead_count = 0
+    written_leads = None
+    if "conversion" in champions:
+        scorer = Scorer(champions["conversion"])
+        entities = open_leads(data, when)
+        writer = _Writer(leads_path)
+        for start in range(0, len(entities), chunk_size):
+            scores, features = score_lead_rows(scorer, data, entities.iloc[start:start + chunk_size])
+            writer.write(scores)
+            if log:
+                log.append("leads", scores, features, source="batch")
+            notify("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
+        writer.close()
+        lead_count, written_leads = writer.rows, (leads_path if writer.rows else None)
+
+    churn = Scorer(champions["churn"]) if "churn" in champions else None
+    cltv = Scorer(champions["cltv"]) if "cltv" in champions else None
+    accounts = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy(), "as_of": when})
+    writer = _Writer(accounts_path)
+    if churn or cltv:
+        for start in range(0, len(accounts), chunk_size):
+            scores, features = score_account_rows(churn, cltv, data, accounts.iloc[start:start + chunk_size])
+            writer.write(scores)
+            if log:
+                log.append("accounts", scores, features, source="batch")
+            notify("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(accounts)))
+    writer.close()
+    notify("done", 1.0)
+    return BatchResult(leads_path=written_leads, accounts_path=accounts_path, leads=lead_count, accounts=writer.rows,
+                       as_of=when, versions={t: c.version for t, c in champions.items()})

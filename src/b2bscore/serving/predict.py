@@ -1,0 +1,88 @@
+"""Scoring leads and accounts with the champions, with reasons: the code path shared by the batch job and the service."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from b2bscore.champions import Champion
+from b2bscore.data.dataset import Dataset
+from b2bscore.errors import DataError
+from b2bscore.features import build_features
+from b2bscore.scoring import score_features
+from b2bscore.serving.reasons import ReasonWriter
+
+LEAD_COLUMNS = ("lead_id", "account_id", "as_of", "probability", "score", "grade", "reasons_for", "reasons_against",
+                "model_version")
+ACCOUNT_COLUMNS = ("account_id", "as_of", "is_customer", "churn_probability", "churn_score", "churn_grade", "cltv_pred",
+                   "reasons_for", "reasons_against", "churn_model_version", "cltv_model_version")
+
+
+@dataclass
+class Scorer:
+    """One champion with its reason writer (built once per loaded model)."""
+
+    champion: Champion
+
+    def __post_init__(self) -> None:
+        self.reasons = ReasonWriter(self.champion.model)
+
+    def score(self, features: pd.DataFrame, *, with_reasons: bool = True) -> pd.DataFrame:
+        scored = score_features(self.champion.model, features)
+        if with_reasons:
+            contributions = self.champion.model.booster_.predict(
+                self.champion.model._matrix(features), num_iteration=self.champion.model.best_iteration_, pred_contrib=True)
+            explained = self.reasons.explain(features, contributions)
+            scored["reasons_for"] = [json.dumps([r.text for r in up]) for up, _ in explained]
+            scored["reasons_against"] = [json.dumps([r.text for r in down]) for _, down in explained]
+        return scored
+
+
+def open_leads(data: Dataset, as_of: pd.Timestamp, days: int = 90) -> pd.DataFrame:
+    """Leads created in the ``days`` before ``as_of`` whose opportunity (if any) was not closed by then."""
+    if data.leads is None or data.leads.empty:
+        return pd.DataFrame({"lead_id": pd.Series(dtype=object), "as_of": pd.Series(dtype="datetime64[ns]")})
+    leads = data.leads
+    recent = leads[(leads["created_at"] < as_of) & (leads["created_at"] >= as_of - pd.Timedelta(days=days))]
+    if data.opportunities is not None and len(data.opportunities):
+        opp = data.opportunities
+        closed = opp[opp["closed_at"].notna() & (opp["closed_at"] < as_of)]["lead_id"].dropna()
+        recent = recent[~recent["lead_id"].isin(closed)]
+    return pd.DataFrame({"lead_id": recent["lead_id"].to_numpy(), "as_of": pd.Timestamp(as_of)})
+
+
+def score_lead_rows(scorer: Scorer, data: Dataset, entities: pd.DataFrame, *, with_reasons: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores, features) of leads ``entities`` (lead_id, as_of)."""
+    features = build_features(data, entities, entity="lead", config=scorer.champion.model.feature_config)
+    scored = scorer.score(features, with_reasons=with_reasons)
+    scored["model_version"] = scorer.champion.version
+    return scored[[c for c in LEAD_COLUMNS if c in scored]], features
+
+
+def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset, entities: pd.DataFrame, *,
+                       with_reasons: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores, features) of accounts ``entities`` (account_id, as_of): churn risk and value for customers."""
+    models = [s for s in (churn, cltv) if s is not None]
+    if not models:
+        raise DataError("no churn or CLTV champion is registered yet: train them first (b2bscore train all --data DIR)")
+    features = build_features(data, entities, entity="account", config=models[0].champion.model.feature_config)
+    out = features[["account_id", "as_of"]].copy()
+    customer = features["is_customer"].to_numpy(dtype=bool)
+    out["is_customer"] = customer
+    if churn is not None:
+        scored = churn.score(features, with_reasons=with_reasons)
+        out["churn_probability"] = np.where(customer, scored["probability"], np.nan)
+        out["churn_score"] = pd.Series(scored["score"].to_numpy(), index=out.index, dtype="Int64").where(customer)
+        out["churn_grade"] = pd.Series(scored["grade"].to_numpy(), index=out.index, dtype=object).where(customer)
+        if with_reasons:
+            out["reasons_for"] = pd.Series(scored["reasons_for"].to_numpy(), index=out.index).where(customer, "[]")
+            out["reasons_against"] = pd.Series(scored["reasons_against"].to_numpy(), index=out.index).where(customer, "[]")
+        out["churn_model_version"] = churn.champion.version
+    if cltv is not None:
+        scored = cltv.score(features, with_reasons=False)
+        out["cltv_pred"] = np.where(customer, scored["value"], np.nan)
+        out["cltv_model_version"] = cltv.champion.version
+    return out[[c for c in ACCOUNT_COLUMNS if c in out]], features

@@ -1,0 +1,180 @@
+"""One real ``b2bscore serve`` on 127.0.0.1: auth, scoring, bad requests as 4xx, hot reload, the OpenAPI spec
+fuzzed with schemathesis."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import schemathesis
+from conftest import copy_home
+from hypothesis import HealthCheck, given, settings
+
+from b2bscore.data.load import load_dataset
+from b2bscore.records import api_records
+from b2bscore.serving.predict import open_leads
+from b2bscore.training.labels import data_end
+from b2bscore.training.registry import MODEL_NAMES, promote
+from b2bscore.training.tracking import activate, resolve_tracking
+
+KEY = "test-secret-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def service(trained_world, tmp_path_factory):
+    """``b2bscore serve`` on a copy of the trained home, with an API key, max batch 5, registry polled every second."""
+    home = copy_home(trained_world.home, tmp_path_factory.mktemp("serve") / "home")
+    port = _free_port()
+    env = {**os.environ, "B2BSCORE_API_KEY": KEY}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = (home.root / "serve.log").open("w")
+    cli = Path(sys.executable).parent / "b2bscore"
+    process = subprocess.Popen([str(cli), "serve", "--port", str(port), "--home", str(home.root), "--refresh-seconds", "1",
+                                "--max-batch", "5"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start:\n" + (home.root / "serve.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url, home
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+        text = (home.root / "serve.log").read_text()
+        assert "Traceback" not in text, text[-3000:]
+        assert "many" not in text and "telepathy" not in text  # refused values are not logged
+
+
+@pytest.fixture(scope="module")
+def records(trained_world):
+    data = load_dataset(trained_world.world)[0]
+    as_of = data_end(data) + pd.Timedelta(seconds=1)
+    leads = open_leads(data, as_of).head(3).merge(data.leads[["lead_id", "account_id"]], on="lead_id")
+    lead_records = api_records(data, leads)
+    customers = data.revenue["account_id"].drop_duplicates().head(2)
+    accounts = pd.DataFrame({"account_id": customers, "as_of": as_of})
+    return lead_records, api_records(data, accounts)
+
+
+def test_health_is_open_and_scoring_needs_the_key(service, records):
+    url, _ = service
+    assert requests.get(f"{url}/health", timeout=10).json() == {"status": "alive"}
+    ready = requests.get(f"{url}/ready", timeout=10).json()
+    assert ready["ready"] is True and ready["models"] == {"conversion": "1", "churn": "1", "cltv": "1"}
+    body = {"leads": records[0][:1]}
+    assert requests.post(f"{url}/score_leads", json=body, timeout=30).status_code == 401
+    wrong = requests.post(f"{url}/score_leads", json=body, headers={"Authorization": "Bearer nope"}, timeout=30)
+    assert wrong.status_code == 401 and "API key" in wrong.json()["error"]
+    assert requests.post(f"{url}/score_accounts", json={"accounts": records[1]}, timeout=30).status_code == 401
+
+
+def test_score_leads_and_accounts(service, records):
+    url, home = service
+    response = requests.post(f"{url}/score_leads", json={"leads": records[0]}, headers=AUTH, timeout=60)
+    assert response.status_code == 200, response.text
+    scores = response.json()
+    assert [s["lead_id"] for s in scores] == [r["lead"]["lead_id"] for r in records[0]]
+    for s in scores:
+        assert 0 <= s["probability"] <= 1 and s["score"] == round(100 * s["probability"])
+        assert s["grade"] in "ABCD" and s["model_version"] == "1"
+        assert len(s["reasons_for"]) <= 3 and len(s["reasons_against"]) <= 3
+        assert s["reasons_for"] or s["reasons_against"]
+    response = requests.post(f"{url}/score_accounts", json={"accounts": records[1]}, headers=AUTH, timeout=60)
+    assert response.status_code == 200, response.text
+    accounts = response.json()
+    assert all(a["is_customer"] and 0 <= a["churn_probability"] <= 1 and a["cltv_pred"] >= 0 for a in accounts)
+    # what was scored is in the prediction log, without personal data; the request body is not in the service log
+    parts = list((home.root / "predictions" / "leads").glob("date=*/part-*.parquet"))
+    assert parts and "job_title" not in pd.read_parquet(parts[0]).columns
+    log = (home.root / "serve.log").read_text()
+    assert records[0][0]["account"]["name"] not in log
+
+
+def _bad(records):
+    lead = records[0][0]
+    cases = {}
+    r = copy.deepcopy(lead); r["account"].pop("industry"); cases["industry"] = {"leads": [r]}  # noqa: E702
+    r = copy.deepcopy(lead); r["account"]["employees"] = "many"; cases["employees"] = {"leads": [r]}  # noqa: E702
+    r = copy.deepcopy(lead)
+    r["activities"].append({"occurred_at": "2020-01-01T00:00:00", "activity_type": "telepathy"})
+    cases["activity_type"] = {"leads": [r]}
+    r = copy.deepcopy(lead); r["as_of"] = None  # noqa: E702
+    r["activities"].append({"occurred_at": "2099-01-01T00:00:00", "activity_type": "web_visit"})
+    cases["future"] = {"leads": [r]}
+    cases["maximum batch of 5"] = {"leads": [lead] * 6}
+    cases["empty"] = {"leads": []}
+    return cases
+
+
+def test_bad_requests_get_a_4xx_naming_the_problem(service, records):
+    url, _ = service
+    for needle, body in _bad(records).items():
+        response = requests.post(f"{url}/score_leads", json=body, headers=AUTH, timeout=60)
+        assert response.status_code == 400, (needle, response.status_code, response.text)
+        assert needle in response.text, (needle, response.text)
+    malformed = requests.post(f"{url}/score_leads", data=b'{"leads": [}', headers={**AUTH, "Content-Type": "application/json"},
+                              timeout=30)
+    assert malformed.status_code == 400 and "JSON" in malformed.text
+
+
+def test_service_switches_to_a_promoted_version_without_restart(service, records):
+    url, home = service
+    client = activate(resolve_tracking(home))
+    name = MODEL_NAMES["conversion"]
+    source = client.get_model_version(name, "1")
+    version = str(client.create_model_version(name, source=source.source, run_id=source.run_id).version)
+    promote(client, name, version, reason="test: hot reload")
+    deadline = time.monotonic() + 60
+    while requests.get(f"{url}/models", timeout=10).json()["models"]["conversion"]["version"] != version:
+        assert time.monotonic() < deadline, "the service did not pick up the new champion"
+        time.sleep(0.5)
+    scores = requests.post(f"{url}/score_leads", json={"leads": records[0][:1]}, headers=AUTH, timeout=60).json()
+    assert scores[0]["model_version"] == version
+    models = requests.get(f"{url}/models", timeout=10).json()
+    assert models["registry_reachable"] is True and "roc_auc" in models["models"]["churn"]["metrics"]
+
+
+def test_openapi_fuzzing_never_gets_a_server_error(service):
+    """schemathesis generates requests from the published OpenAPI spec (valid and invalid): none may get a 5xx."""
+    url, _ = service
+    schema = schemathesis.openapi.from_url(f"{url}/docs.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    posts = [op for op in operations if op.method.upper() == "POST"]
+    assert {op.path for op in posts} == {"/score_leads", "/score_accounts"}
+    for operation in posts:
+        @given(case=operation.as_strategy())
+        @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def check(case):
+            response = case.call(headers=AUTH, timeout=60)
+            assert response.status_code < 500, (case.path, response.status_code, response.text[:500],
+                                                json.dumps(case.body, default=str)[:500])
+
+        check()
