@@ -107,13 +107,24 @@ def _child(kind: str, table: Path, world: Path) -> dict:
 
         data, _ = load_dataset(world)  # for the run's data digest and the model's input example
         labels = LabelSet(rows=rows, censored=0, data_end=rows["label_end"].max())
+        marks: list[tuple[str, float]] = []
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as home:
-            result = fit_and_register("conversion", data, labels, split, frame, config=config, home=ProjectHome(Path(home)))
-        extra = {"roc_auc": result.metrics["test_roc_auc"], "train_rows": len(split.train)}
+            result = fit_and_register("conversion", data, labels, split, frame, config=config, home=ProjectHome(Path(home)),
+                                      progress=lambda step, f: marks.append((step, time.perf_counter())))
+        steps = {}
+        previous = started
+        for (step, _), (_, at) in zip(marks, marks[1:] + [("end", time.perf_counter())]):
+            steps[step] = round(at - max(previous, _stamp(marks, step)), 1)
+            previous = at
+        extra = {"roc_auc": result.metrics["test_roc_auc"], "train_rows": len(split.train), "steps": steps}
     elapsed = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"kind": kind, "seconds": elapsed, "peak_mb": peak_mb, **extra, "rows": len(frame), "features": frame.shape[1]}
+
+
+def _stamp(marks: list[tuple[str, float]], step: str) -> float:
+    return next(at for name, at in marks if name == step)
 
 
 def main() -> None:
@@ -145,6 +156,7 @@ def main() -> None:
     for name, runs in (("bare", bare), ("pipeline", pipe)):
         print(f"{name:<10}{statistics.median(r['seconds'] for r in runs):>9.1f}"
               f"{statistics.median(r['peak_mb'] for r in runs):>10.0f}")
+    print("pipeline seconds per step (first run):", json.dumps(pipe[0]["steps"]))
     print(f"pipeline / bare lightgbm.train: {p / b:.2f}x  (trees grown: {bare[0]['trees']}, test ROC AUC {pipe[0]['roc_auc']:.4f})")
 
 

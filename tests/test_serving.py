@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from b2bscore.data.load import load_dataset
 from b2bscore.errors import ConfigError, DataError
-from b2bscore.records import api_records, records_to_dataset
+from b2bscore.records import api_records
+from b2bscore.serving.api import score_lead_records
 from b2bscore.serving.batch import run_batch_scoring
 from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, open_leads, score_account_rows, score_lead_rows
 from b2bscore.serving.predlog import PredictionLog
@@ -56,7 +57,7 @@ def test_lead_scores_have_calibrated_fields_and_exact_reasons(store, dataset, as
     entities = open_leads(dataset, as_of).head(40)
     assert len(entities) >= 20
     scores, features = score_lead_rows(scorer, dataset, entities)
-    assert list(scores.columns) == list(LEAD_COLUMNS)
+    assert list(scores.columns) == [c for c in LEAD_COLUMNS if c != "tier"]  # the tier is added from the segmentation
     assert scores["probability"].between(0, 1).all()
     assert (scores["score"] == np.rint(100 * scores["probability"])).all()
     assert set(scores["grade"]) <= {"A", "B", "C", "D"}
@@ -81,9 +82,7 @@ def test_api_records_score_exactly_like_the_batch_path(store, dataset, as_of):
     batch, _ = score_lead_rows(scorer, dataset, entities)
     leads = entities.merge(dataset.leads[["lead_id", "account_id"]], on="lead_id")
     records = [LeadRecord.model_validate(r) for r in api_records(dataset, leads)]
-    rows = [{**r.model_dump(mode="json", exclude={"as_of"}), "as_of": r.as_of.isoformat()} for r in records]
-    small, entity_frame = records_to_dataset(rows)
-    online, _ = score_lead_rows(scorer, small, entity_frame[["lead_id", "as_of"]])
+    online, _ = score_lead_records(scorer, records)
     merged = batch.merge(online, on="lead_id", suffixes=("_batch", "_api"))
     assert len(merged) == len(batch)
     np.testing.assert_allclose(merged["probability_batch"], merged["probability_api"], rtol=1e-9, atol=1e-12)
@@ -94,7 +93,7 @@ def test_account_scores_only_for_customers(store, dataset, as_of):
     snap = store.snapshot.scorers
     entities = pd.DataFrame({"account_id": dataset.accounts["account_id"].head(80), "as_of": as_of})
     scores, _ = score_account_rows(snap["churn"], snap["cltv"], dataset, entities)
-    assert list(scores.columns) == list(ACCOUNT_COLUMNS)
+    assert list(scores.columns) == [c for c in ACCOUNT_COLUMNS if c not in ("tier", "segment")]
     customers = scores[scores["is_customer"]]
     prospects = scores[~scores["is_customer"]]
     assert len(customers) and len(prospects)
@@ -218,3 +217,19 @@ def test_scorer_reasons_can_be_skipped(store, dataset, as_of):
     entities = open_leads(dataset, as_of).head(5)
     scores, _ = score_lead_rows(scorer, dataset, entities, with_reasons=False)
     assert "reasons_for" not in scores.columns and len(scores) == len(entities)
+
+
+def test_batch_files_carry_the_latest_segmentation_tier(trained_world, dataset, tmp_path):
+    from b2bscore.segments.run import run_segment_dataset
+
+    home = copy_home(trained_world.home, tmp_path / "home")
+    segmented = run_segment_dataset(dataset, home=home)
+    result = run_batch_scoring(trained_world.world, tmp_path / "scores.parquet", home=home, log_predictions=False)
+    assert result.segmentation == segmented.version
+    accounts = pd.read_parquet(result.accounts_path)
+    assignments = pd.read_parquet(segmented.version_dir / "assignments.parquet")
+    joined = accounts.merge(assignments[["account_id", "tier", "cluster_name"]], on="account_id", suffixes=("", "_seg"))
+    assert len(joined) == len(accounts) and (joined["tier"] == joined["tier_seg"]).all()
+    assert (joined["segment"] == joined["cluster_name"]).all()
+    leads = pd.read_parquet(result.leads_path)
+    assert leads["tier"].notna().all() and set(leads["tier"]) <= set(assignments["tier"])

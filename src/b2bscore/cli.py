@@ -173,7 +173,7 @@ def demo(
         result = run_demo(ProjectHome.resolve(home), accounts=accounts, seed=seed, progress=progress)
     table = Table(title="b2bscore demo", show_header=False)
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # long paths (the ranked list, the HTML summary) are folded, not cut
     for name, value in result.summary_rows():
         table.add_row(name, value)
     out.print(table)
@@ -233,6 +233,156 @@ def print_train_results(results) -> None:
     out.print(table)
     for result in results:
         out.print(f"{result.decision.name} v{result.decision.version}: {result.decision.reason}")
+
+
+@app.command()
+@_friendly_errors
+def segment(
+    data: Annotated[Path, typer.Option("--data", help="Data directory: one CSV or Parquet file per table.")],
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+                                                      help="Segment the data as it stood at this date (default: its end).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Segmentation configuration (YAML/TOML): tier rules, clustering, KPI checks.")] = None,
+    mapping: MappingOption = None,
+    home: HomeOption = None,
+    diff: Annotated[bool, typer.Option("--diff", help="Also print what moved since the previous version, and why.")] = False,
+) -> None:
+    """Segment every account (tier, value, firmographic, technographic, buying stage, data-driven) into a new version."""
+    import pandas as pd
+
+    from b2bscore.home import ProjectHome
+    from b2bscore.segments.run import run_segment_job
+
+    with _progress("segment") as progress:
+        result = run_segment_job(data, home=ProjectHome.resolve(home), as_of=None if as_of is None else pd.Timestamp(as_of),
+                                 config_path=config, mapping=_load_mapping(mapping), progress=progress)
+    print_segment_result(result, show_diff=diff)
+
+
+def print_segment_result(result, *, show_diff: bool = False, flagged_shown: int = 10) -> None:
+    """Tiers, data-driven segments, failing KPI checks, where the files are, the MLflow run, and what moved."""
+    seg = result.segmentation
+    frame, kpis = seg.assignments.frame, seg.kpis
+    out.print(f"[bold]Segments {result.version}[/] as of {result.as_of:%Y-%m-%d}: {len(frame):,} accounts", highlight=False)
+    if result.message:
+        out.print(f"[bold yellow]note:[/] {result.message}", highlight=False, soft_wrap=True)
+    if result.used_models:
+        out.print("scores from " + ", ".join(f"{result.model_names[t]} v{v}" for t, v in result.used_models.items()),
+                  highlight=False)
+    table = Table(title="Tiers")
+    for column in ("tier", "accounts", "share", "prospects", "customers"):
+        table.add_column(column, justify="left" if column == "tier" else "right")
+    for tier, group in frame.groupby("tier", sort=True):
+        customers = int((group["customer_status"] == "customer").sum())
+        table.add_row(str(tier), f"{len(group):,}", f"{len(group) / len(frame):.0%}", f"{len(group) - customers:,}", f"{customers:,}")
+    out.print(table)
+    out.print(f"[bold]Data-driven segments[/] (k={seg.assignments.clustering.k} by {seg.assignments.clustering.criterion}):")
+    for profile in seg.assignments.profiles:
+        out.print(f"  {profile.name} ({profile.size:,} accounts, {profile.share:.0%}): {profile.text}", highlight=False, soft_wrap=True)
+    flagged = kpis[kpis["flagged"]] if len(kpis) else kpis
+    per_kind = ", ".join(f"{kind} {int(group['flagged'].sum())}/{len(group)}" for kind, group in kpis.groupby("kind", sort=False))
+    out.print(f"[bold]KPI checks[/] (substantial, measurable, differentiable): {len(flagged)} of {len(kpis)} segments "
+              f"fail ({per_kind})", highlight=False, soft_wrap=True)
+    for row in flagged.sort_values("accounts", ascending=False, kind="stable").head(flagged_shown).itertuples():
+        out.print(f"  {row.kind} / {row.segment} ({row.accounts:,} accounts): {row.flag_reason}", highlight=False, soft_wrap=True)
+    if len(flagged) > flagged_shown:
+        out.print(f"  ... and {len(flagged) - flagged_shown} smaller ones (column flag_reason in kpis.csv)")
+    folder = result.version_dir
+    out.print(f"[bold]Files:[/] {folder}\n  ranked accounts (CRM import) {folder / 'ranked_accounts.csv'}\n"
+              f"  summary for sales {folder / 'summary.html'}\n  KPI table {folder / 'kpis.csv'}", highlight=False, soft_wrap=True)
+    out.print(f"[bold]MLflow:[/] run {result.run_id} in experiment b2bscore-segments, {result.tracking}",
+              highlight=False, soft_wrap=True)
+    _print_moves(result, show_diff)
+
+
+def _print_moves(result, show_diff: bool) -> None:
+    if result.diff is None:
+        out.print("first version: nothing to compare yet" if show_diff else "first version (a later run reports what moved)")
+    elif show_diff:
+        out.print(f"[bold]Changes since {result.previous_version}[/]")
+        out.print(result.diff.render(), highlight=False, soft_wrap=True)
+    else:
+        moved = result.diff.moved
+        out.print(f"since {result.previous_version}: {moved['account_id'].nunique():,} accounts moved "
+                  f"({result.diff.moved_counts.get('tier', 0):,} between tiers); `--diff` or `b2bscore segment-diff` "
+                  "shows which and why", highlight=False, soft_wrap=True)
+
+
+@app.command("segment-diff")
+@_friendly_errors
+def segment_diff(
+    home: HomeOption = None,
+    version: Annotated[Optional[str], typer.Option(help="Version to show (default: the latest).")] = None,
+    against: Annotated[Optional[str], typer.Option(help="Version to compare with (default: the one it was compared with when made).")] = None,
+    limit: Annotated[int, typer.Option(help="Moved accounts listed.", min=0)] = 20,
+) -> None:
+    """What moved between the latest segmentation version and the previous one, and why (nothing is recomputed)."""
+    from b2bscore.home import ProjectHome
+    from b2bscore.segments.versions import compare_versions
+
+    comparison = compare_versions(ProjectHome.resolve(home).segments_dir, version, against)
+    out.print(f"[bold]Segments {comparison.version}[/] compared with {comparison.previous}", highlight=False)
+    out.print(comparison.diff.render(limit=limit), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_friendly_errors
+def score(
+    data: Annotated[Path, typer.Option("--data", help="Data directory: one CSV or Parquet file per table.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Output file name (.csv or .parquet): writes <name>-leads and <name>-accounts.")],
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+                                                      help="Score as of this time (default: just after the data's end).")] = None,
+    mapping: MappingOption = None,
+    home: HomeOption = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=100, help="Entities scored per chunk (bounds memory).")] = 20_000,
+    log_predictions: Annotated[bool, typer.Option("--log/--no-log", help="Append the scores to the prediction log (for monitoring).")] = True,
+) -> None:
+    """Batch scoring for CRM import: every open lead and every account, with reasons, scored by the champions."""
+    import pandas as pd
+
+    from b2bscore.home import ProjectHome
+    from b2bscore.serving.batch import run_batch_scoring
+
+    with _progress("score") as progress:
+        result = run_batch_scoring(data, out_file, home=ProjectHome.resolve(home), mapping=_load_mapping(mapping),
+                                   as_of=None if as_of is None else pd.Timestamp(as_of), chunk_size=chunk_size,
+                                   log_predictions=log_predictions, progress=progress)
+    versions = ", ".join(f"{task} v{version}" for task, version in result.versions.items())
+    out.print(f"scored as of {result.as_of} with {versions}")
+    if result.leads_path is not None:
+        out.print(f"{result.leads:,} open leads -> {result.leads_path}")
+    else:
+        out.print("no open leads to score")
+    out.print(f"{result.accounts:,} accounts -> {result.accounts_path}")
+
+
+@app.command()
+@_friendly_errors
+def serve(
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind (0.0.0.0 to accept remote clients).")] = "127.0.0.1",
+    home: HomeOption = None,
+    refresh_seconds: Annotated[float, typer.Option("--refresh-seconds", min=0.5, help="How often to ask the registry whether a champion moved.")] = 30.0,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most records per request.")] = 1000,
+) -> None:
+    """Serve the champions over HTTP (BentoML): score_leads, score_accounts, health, ready, models.
+
+    Set B2BSCORE_API_KEY to require 'Authorization: Bearer <key>' on the scoring endpoints.
+    """
+    import os
+    import shutil
+    import sys
+
+    from b2bscore.home import HOME_ENV, ProjectHome
+
+    os.environ[HOME_ENV] = str(ProjectHome.resolve(home).root)
+    os.environ["B2BSCORE_REFRESH_SECONDS"] = str(refresh_seconds)
+    os.environ["B2BSCORE_MAX_BATCH"] = str(max_batch)
+    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
+    if bentoml is None:
+        from b2bscore.errors import ConfigError
+
+        raise ConfigError("the bentoml command is not installed in this environment (pip install bentoml)")
+    os.execv(bentoml, [bentoml, "serve", "b2bscore.serving.service:ScoringService", "--host", host, "--port", str(port)])
 
 
 models_app = typer.Typer(help="Inspect and move the champion/challenger aliases of the registered models.", no_args_is_help=True)
@@ -328,12 +478,93 @@ def runs_compare(
     out.print(table)
 
 
+class SourceChoice(str, Enum):
+    auto = "auto"
+    log = "log"
+    data = "data"
+
+
+@app.command()
+@_friendly_errors
+def monitor(
+    data: Annotated[Path, typer.Option("--data", help="Data directory: one CSV or Parquet file per table.")],
+    window: Annotated[Optional[str], typer.Option("--window", help="Current data: the last N days (30d), weeks (4w) "
+                                                                   "or hours (48h); default 90d.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Monitoring configuration (YAML/TOML): thresholds, "
+                                                                    "segments, webhook, refresh.")] = None,
+    source: Annotated[Optional[SourceChoice], typer.Option("--source", help="Current rows from the prediction log, "
+                                                           "from the data, or the log when it has rows (auto).")] = None,
+    as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+                                                      help="Read the data as it stood at this date (default: its end).")] = None,
+    mapping: MappingOption = None,
+    home: HomeOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report, but send no alert, refresh nothing and "
+                                                            "record nothing.")] = False,
+) -> None:
+    """Drift, score and performance checks of the champions per segment; alerts, and a segment refresh on alert.
+
+    Exit code: 0 ok (or warnings only), 1 a segment alerts, 2 the check could not run, 3 an alert, recovery or
+    refresh could not be done (kept, and retried by the next check).
+    """
+    import pandas as pd
+
+    from b2bscore.home import ProjectHome
+    from b2bscore.monitoring import load_monitor_config, run_monitor
+
+    settings = load_monitor_config(config)
+    overrides = {k: v for k, v in {"window": window, "source": None if source is None else source.value}.items() if v}
+    if overrides:
+        settings = settings.model_validate({**settings.model_dump(), **overrides})
+    with _progress("monitor") as progress:
+        run = run_monitor(data, home=ProjectHome.resolve(home), config=settings, mapping=_load_mapping(mapping),
+                          as_of=None if as_of is None else pd.Timestamp(as_of), dry_run=dry_run, progress=progress)
+    print_monitor_run(run)
+    raise typer.Exit(run.exit_code)
+
+
+def print_monitor_run(run) -> None:
+    """Per model the segments that warn or alert and why, then alerts, refresh, where the reports are."""
+    result = run.result
+    colour = {"ok": "green", "warn": "yellow", "alert": "bold red", "not_judged": "dim"}
+    out.print(f"[bold]Monitoring[/] as of {result.as_of:%Y-%m-%d}: [{colour[result.status]}]{result.status}[/]", highlight=False)
+    for check in result.tasks:
+        counts = {s: sum(seg.status == s for seg in check.segments) for s in ("alert", "warn", "ok", "not_judged")}
+        out.print(f"{check.task} ({check.model_name} v{check.model_version}, current rows from the {check.source}): "
+                  + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n), highlight=False)
+        for seg in check.segments:
+            if seg.status in ("alert", "warn"):
+                out.print(f"  [{colour[seg.status]}]{seg.status}[/] {seg.name}: "
+                          + "; ".join(f.text for f in seg.findings), highlight=False, soft_wrap=True)
+    for task, why in result.skipped.items():
+        err.print(f"[yellow]not checked:[/] {task}: {why}", highlight=False, soft_wrap=True)
+    for note in result.notes:
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+    delivery = run.delivery
+    if delivery.events:
+        sent = {"webhook": "sent to the webhook" if delivery.delivered else f"NOT delivered ({delivery.error}); kept "
+                "for the next check", "log": "written to the log (no webhook configured)",
+                "dry-run": "would be sent (dry run)"}[delivery.destination]
+        out.print(f"alerts: {len(delivery.events)} message(s) {sent}", highlight=False, soft_wrap=True)
+    refresh = run.refresh
+    for line in refresh.planned if refresh.dry_run else ():
+        out.print(f"would {line}", highlight=False, soft_wrap=True)
+    if refresh.segment_version:
+        out.print(f"segments refreshed: version {refresh.segment_version}", highlight=False)
+    for line in refresh.retrained:
+        out.print(f"retrained: {line}", highlight=False, soft_wrap=True)
+    for line in refresh.errors:
+        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    out.print(f"reports: {run.folder / 'summary.html'}" + (f"; MLflow run {run.run_id} in b2bscore-monitoring" if run.run_id else ""),
+              highlight=False, soft_wrap=True)
+
+
 def _quiet_libraries() -> None:
     """Keep library chatter (MLflow's info logs and download bars) out of the command's output."""
     import logging
     import os
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # mlflow resets its loggers' level when imported
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -29,3 +29,8 @@ class ProjectHome:
     @property
     def features_dir(self) -> Path:
         return self.root / "features"
+
+    @property
+    def segments_dir(self) -> Path:
+        """One folder per segmentation version (see ``b2bscore.segments.versions``)."""
+        return self.root / "segments"

@@ -1,7 +1,7 @@
 """The main job on embedded defaults: generate a world, validate it, build features, train and register
-the three models, summarise.
+the three models, segment the accounts on their scores, score open leads and accounts for CRM import, summarise.
 
-Later stages (segment, score, monitor) extend this same job.
+The monitoring stage extends this same job.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from b2bscore.data.report import ValidationReport
 from b2bscore.features import FeatureConfig, build_features, feature_specs
 from b2bscore.home import ProjectHome
 from b2bscore.io import write_table
+from b2bscore.segments.run import SegmentJobResult, run_segment_dataset
+from b2bscore.serving.batch import BatchResult, score_dataset
 from b2bscore.synth import WorldConfig, WorldSummary, generate_world
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.jobs import train_dataset
@@ -35,6 +37,8 @@ class DemoResult:
     features_path: Path
     features: pd.DataFrame
     models: list[TrainResult]
+    segments: SegmentJobResult | None = None
+    scores: BatchResult | None = None
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """The short summary the CLI prints: what was built and what it looks like."""
@@ -56,7 +60,29 @@ class DemoResult:
             *[(f"model: {r.task}", _model_line(r)) for r in self.models],
             ("top fit x intent", ", ".join(f"{a} (fit {s:.0f}, intent {i:.0f})" for a, s, i in
                                            zip(top["account_id"], top["icp_fit_score"], top["intent_max"]))),
+            *(_segment_rows(self.segments) if self.segments is not None else []),
+            *(_score_rows(self.scores) if self.scores is not None else []),
         ]
+
+
+def _score_rows(result: BatchResult) -> list[tuple[str, str]]:
+    return [("scores (CRM import)", f"{result.leads:,} open leads -> {result.leads_path}; "
+                                    f"{result.accounts:,} accounts -> {result.accounts_path}; "
+                                    "every score logged for monitoring")]
+
+
+def _segment_rows(result: SegmentJobResult) -> list[tuple[str, str]]:
+    tiers = ", ".join(f"{tier} {count:,}" for tier, count in result.tier_counts().items())
+    clustering = result.segmentation.assignments.clustering
+    scores = ("fit and behaviour only (no champion models)" if result.fallback
+              else "scores of " + ", ".join(f"{t} v{v}" for t, v in result.used_models.items()))
+    moved = "" if result.diff is None else (f"; {result.diff.moved_counts.get('tier', 0):,} accounts changed tier "
+                                            f"since {result.previous_version} (`b2bscore segment-diff`)")
+    return [
+        ("segments", f"version {result.version}: {tiers}; {clustering.k} data-driven segments; {scores}{moved}"),
+        ("ranked accounts", str(result.version_dir / "ranked_accounts.csv")),
+        ("segment summary", str(result.version_dir / "summary.html")),
+    ]
 
 
 def _model_line(result: TrainResult) -> str:
@@ -72,7 +98,8 @@ def _model_line(result: TrainResult) -> str:
 
 def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months: int = 36,
              progress: Progress | None = None) -> DemoResult:
-    """Generate a synthetic world under ``home``, validate it and build account features as of its end."""
+    """Generate a synthetic world under ``home``, validate it, build account features as of its end, train and
+    register the models, and segment the accounts (a new segmentation version under ``home``)."""
     notify = progress or (lambda step, fraction: None)
     config = WorldConfig(accounts=accounts, seed=seed, months=months)
     world = generate_world(config, home.world_dir, progress=lambda step, f: notify(f"generate: {step}", 0.55 * f))
@@ -83,7 +110,11 @@ def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months:
     features = build_features(dataset, as_of=as_of, config=FeatureConfig())
     path = write_table(features, home.features_dir / "accounts.parquet")
     models = train_dataset(TASKS, dataset, config=TrainConfig(), home=home, truth_dir=home.world_dir / "truth",
-                           progress=lambda step, f: notify(f"train: {step}", 0.7 + 0.3 * f))
+                           progress=lambda step, f: notify(f"train: {step}", 0.7 + 0.22 * f))
+    segments = run_segment_dataset(dataset, home=home, as_of=as_of, trigger="b2bscore demo",
+                                   progress=lambda step, f: notify(f"segment: {step}", 0.92 + 0.04 * f))
+    scores = score_dataset(dataset, home.root / "scores" / "scores.csv", home=home,
+                           progress=lambda step, f: notify(f"score: {step}", 0.96 + 0.04 * f))
     notify("done", 1.0)
     return DemoResult(home=home.root, world=world, report=report, as_of=as_of, features_path=path, features=features,
-                      models=models)
+                      models=models, segments=segments, scores=scores)

@@ -11,11 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from b2bscore.champions import load_champions
+from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import ConfigError, DataError
 from b2bscore.home import ProjectHome
-from b2bscore.serving.predict import Scorer, open_leads, score_account_rows, score_lead_rows
+from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, open_leads, score_account_rows, score_lead_rows
+from b2bscore.serving.segments import SegmentLookup
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.training.labels import data_end
 from b2bscore.training.tracking import activate, resolve_tracking
@@ -32,6 +34,7 @@ class BatchResult:
     accounts: int
     as_of: pd.Timestamp
     versions: dict[str, str]
+    segmentation: str | None = None  # the segment version whose tiers the files carry
 
 
 class _Writer:
@@ -48,7 +51,9 @@ class _Writer:
             frame.to_csv(self.partial, mode="a", header=self.rows == 0, index=False)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self.parquet is None:
+            if self.parquet is None:  # an all-empty text column (e.g. no tier yet) is typed as text, not null
+                table = table.cast(pa.schema([pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+                                              for f in table.schema]))
                 self.parquet = pq.ParquetWriter(self.partial, table.schema)
             self.parquet.write_table(table.cast(self.parquet.schema))
         self.rows += len(frame)
@@ -75,14 +80,31 @@ def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd
     features and scores stays bounded by ``chunk_size`` rows whatever the number of entities.
     """
     notify = progress or (lambda step, fraction: None)
-    leads_path, accounts_path = _output_paths(Path(out))
+    _output_paths(Path(out))
+    _champions(home)
+    notify("load data", 0.0)
+    data, _ = load_dataset(Path(data_dir), mapping)
+    return score_dataset(data, out, home=home, as_of=as_of, chunk_size=chunk_size, log_predictions=log_predictions,
+                         progress=notify)
+
+
+def _champions(home: ProjectHome) -> dict:
     champions = load_champions(activate(resolve_tracking(home)))
     if not champions:
         raise DataError("no champion models are registered yet: run `b2bscore train all --data DIR` first")
-    notify("load data", 0.0)
-    data, _ = load_dataset(Path(data_dir), mapping)
+    return champions
+
+
+def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
+                  chunk_size: int = 20_000, log_predictions: bool = True, progress: Progress | None = None) -> BatchResult:
+    """``run_batch_scoring`` on an already loaded ``Dataset``."""
+    notify = progress or (lambda step, fraction: None)
+    leads_path, accounts_path = _output_paths(Path(out))
+    champions = _champions(home)
     when = pd.Timestamp(as_of) if as_of is not None else data_end(data) + pd.Timedelta(seconds=1)
     log = PredictionLog(home.root / "predictions") if log_predictions else None
+    segments = SegmentLookup(home.segments_dir)
+    segments.refresh()
     leads_path.parent.mkdir(parents=True, exist_ok=True)
 
     lead_count = 0
@@ -93,7 +115,7 @@ def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd
         writer = _Writer(leads_path)
         for start in range(0, len(entities), chunk_size):
             scores, features = score_lead_rows(scorer, data, entities.iloc[start:start + chunk_size])
-            writer.write(scores)
+            writer.write(segments.label(scores, LEAD_COLUMNS))
             if log:
                 log.append("leads", scores, features, source="batch")
             notify("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
@@ -107,11 +129,11 @@ def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd
     if churn or cltv:
         for start in range(0, len(accounts), chunk_size):
             scores, features = score_account_rows(churn, cltv, data, accounts.iloc[start:start + chunk_size])
-            writer.write(scores)
+            writer.write(segments.label(scores, ACCOUNT_COLUMNS))
             if log:
                 log.append("accounts", scores, features, source="batch")
             notify("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(accounts)))
     writer.close()
     notify("done", 1.0)
     return BatchResult(leads_path=written_leads, accounts_path=accounts_path, leads=lead_count, accounts=writer.rows,
-                       as_of=when, versions={t: c.version for t, c in champions.items()})
+                       as_of=when, versions={t: c.version for t, c in champions.items()}, segmentation=segments.version)

@@ -15,10 +15,11 @@ from b2bscore.features import build_features
 from b2bscore.scoring import score_features
 from b2bscore.serving.reasons import ReasonWriter
 
-LEAD_COLUMNS = ("lead_id", "account_id", "as_of", "probability", "score", "grade", "reasons_for", "reasons_against",
-                "model_version")
+LEAD_COLUMNS = ("lead_id", "account_id", "as_of", "probability", "score", "grade", "tier", "reasons_for",
+                "reasons_against", "model_version")
 ACCOUNT_COLUMNS = ("account_id", "as_of", "is_customer", "churn_probability", "churn_score", "churn_grade", "cltv_pred",
-                   "reasons_for", "reasons_against", "churn_model_version", "cltv_model_version")
+                   "tier", "segment", "reasons_for", "reasons_against", "churn_model_version", "cltv_model_version")
+"""The columns of the batch files and the API responses (tier and segment come from the latest segmentation)."""
 
 
 @dataclass

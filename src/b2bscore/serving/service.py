@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import threading
-from datetime import datetime, timezone
 
 import bentoml
 import pandas as pd
@@ -28,10 +27,11 @@ from pydantic import ValidationError as PydanticValidationError
 
 from b2bscore.errors import B2BScoreError
 from b2bscore.home import ProjectHome
-from b2bscore.records import records_to_dataset
-from b2bscore.serving.predict import score_account_rows, score_lead_rows
+from b2bscore.serving.api import score_account_records, score_lead_records
+from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.serving.schemas import AccountRecord, AccountScore, LeadRecord, LeadScore
+from b2bscore.serving.segments import SegmentLookup
 from b2bscore.serving.store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -87,17 +87,6 @@ def _max_batch() -> int:
     return int(os.environ.get("B2BSCORE_MAX_BATCH", "1000"))
 
 
-def _record_dicts(records, now: datetime) -> list[dict]:
-    out = []
-    for record in records:
-        as_of = record.as_of or now
-        record.check_times(as_of)
-        row = record.model_dump(mode="json", exclude={"as_of"})
-        row["as_of"] = as_of.isoformat()
-        out.append(row)
-    return out
-
-
 @bentoml.service(name="b2bscore", traffic={"timeout": 60})
 @bentoml.mount_asgi_app(ops, path="/")
 class ScoringService:
@@ -105,6 +94,8 @@ class ScoringService:
         self.home = ProjectHome.resolve()
         self.store = ModelStore(self.home)
         self.store.refresh()
+        self.segments = SegmentLookup(self.home.segments_dir)
+        self.segments.refresh()
         self.predictions = PredictionLog(self.home.root / "predictions")
         self._stop = threading.Event()
         interval = float(os.environ.get("B2BSCORE_REFRESH_SECONDS", "30"))
@@ -114,6 +105,10 @@ class ScoringService:
     def _watch(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self.store.refresh()
+            try:
+                self.segments.refresh()
+            except (OSError, ValueError, KeyError) as exc:  # a malformed version: keep the one loaded
+                log.warning("could not read the latest segmentation: %s", exc)
 
     @bentoml.on_shutdown
     def _shutdown(self) -> None:
@@ -137,15 +132,13 @@ class ScoringService:
         scorer = self.store.snapshot.scorers.get("conversion")
         if scorer is None:
             raise ServiceUnavailable(f"no conversion model is loaded: {self.store.ready()[1]}")
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
         try:
-            rows = [{**r, "lead": r["lead"]} for r in _record_dicts(leads, now)]
-            data, entities = records_to_dataset(rows)
-            scores, features = score_lead_rows(scorer, data, entities[["lead_id", "as_of"]])
+            scores, features = score_lead_records(scorer, leads)
         except (B2BScoreError, ValueError) as exc:
             raise BadInput(str(exc)) from None
         self.predictions.append("leads", scores, features, source="api")
-        return [LeadScore(**_json_reasons(row)) for row in scores.to_dict("records")]
+        labelled = self.segments.label(scores, LEAD_COLUMNS)
+        return [LeadScore(**_json_reasons(row)) for row in labelled.to_dict("records")]
 
     @bentoml.api
     def score_accounts(self, accounts: list[AccountRecord] = Field(description="Accounts to score.")) -> list[AccountScore]:
@@ -155,15 +148,13 @@ class ScoringService:
         churn, cltv = snapshot.scorers.get("churn"), snapshot.scorers.get("cltv")
         if churn is None and cltv is None:
             raise ServiceUnavailable(f"no churn or CLTV model is loaded: {self.store.ready()[1]}")
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
         try:
-            rows = [{**r, "lead": None} for r in _record_dicts(accounts, now)]
-            data, entities = records_to_dataset(rows)
-            scores, features = score_account_rows(churn, cltv, data, entities[["account_id", "as_of"]])
+            scores, features = score_account_records(churn, cltv, accounts)
         except (B2BScoreError, ValueError) as exc:
             raise BadInput(str(exc)) from None
         self.predictions.append("accounts", scores, features, source="api")
-        return [AccountScore(**_json_reasons(_none_for_nan(row))) for row in scores.to_dict("records")]
+        labelled = self.segments.label(scores, ACCOUNT_COLUMNS)
+        return [AccountScore(**_json_reasons(_none_for_nan(row))) for row in labelled.to_dict("records")]
 
     # -- operations (GET, open) --------------------------------------------------------
     @ops.get("/health")

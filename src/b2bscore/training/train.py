@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,9 +266,13 @@ def _log_model(model: ScoringModel, data: Dataset, example_rows: pd.DataFrame):
         output = ScoringPyfunc()
         output.model = model
         prediction = output.predict(None, example)
+        with warnings.catch_warnings():
+            # the 0-100 score is an integer by design and never missing: mlflow's hint about integer columns is noise
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            signature = infer_signature(example, prediction)
         return mlflow.pyfunc.log_model(
             name="model", python_model=ScoringPyfunc(), artifacts={MODEL_ARTIFACT: str(path)},
-            signature=infer_signature(example, prediction), input_example=example,
+            signature=signature, input_example=example,
             code_paths=[str(Path(b2bscore.__file__).parent)], pip_requirements=_requirements(),
         )
 

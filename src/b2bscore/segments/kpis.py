@@ -1,0 +1,195 @@
+"""``segment_kpis``: what sales and marketing review per segment, and whether each segment is worth keeping.
+
+Every KPI that describes the past uses only data known before ``as_of``, over the window
+``[as_of - window_days, as_of)`` (columns ``window_start`` / ``window_end``):
+
+* ``leads``: leads created in the window; ``lead_to_opportunity_rate``: the share of them with an
+  opportunity (linked by ``lead_id``) opened before ``as_of``.
+* ``opportunities_closed``, ``win_rate`` (won / closed), ``avg_won_deal`` (mean amount of won deals)
+  and ``median_sales_cycle_days`` (created to closed, won deals): opportunities closed in the window.
+* ``prospects_at_start`` (no invoice in the ``churn_lookback_days`` before the window) and
+  ``conversion_rate``: the share of them that won a deal in the window.
+* ``customers_at_start`` and ``churn_rate``: the share of them with no invoice in the last
+  ``churn_lookback_days`` before ``as_of``.
+* ``avg_realised_revenue``: revenue invoiced in the window per paying account; ``avg_predicted_cltv``
+  and ``avg_value``: means of the assignment's ``cltv_pred`` and ``value``.
+* ``open_pipeline`` and ``pipeline_share``: amount of opportunities open at ``as_of``, and its share of all.
+
+Checks: ``substantial`` (at least ``min_segment_size`` accounts); ``measurable`` (a test could be
+run); ``differentiable``: conversion (prospects at start) differs from the rest of the same kind by
+a chi-square test (Fisher's exact test when an expected count is below 5), or the realised revenue
+of its paying accounts differs from that of the rest's paying accounts by a two-sided Mann-Whitney U
+test, at level ``alpha``. ``flagged`` segments fail a check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2_contingency, fisher_exact, mannwhitneyu
+
+from b2bscore.data.dataset import Dataset
+from b2bscore.errors import DataError
+from b2bscore.segments.assign import SEGMENT_KINDS
+from b2bscore.segments.config import KpiConfig
+
+DAY = pd.Timedelta(days=1)
+
+
+def segment_kpis(assignments: pd.DataFrame, data: Dataset, as_of: pd.Timestamp | str,
+                 config: KpiConfig = KpiConfig(), kinds: tuple[str, ...] = SEGMENT_KINDS) -> pd.DataFrame:
+    """One row per (kind, segment) of ``assignments`` with the KPIs and checks described above."""
+    missing = [c for c in ("account_id", *kinds) if c not in assignments.columns]
+    if missing:
+        raise DataError(f"assignments lack the column(s) {', '.join(missing)}")
+    as_of = pd.Timestamp(as_of)
+    start = as_of - config.window_days * DAY
+    # only these tables feed the KPIs; skipping the (large) event tables keeps the cut-off cheap
+    past = replace(data, technographics=None, activities=None, intent=None).known_before(as_of)
+    accounts = _account_outcomes(assignments, past, start, as_of, config)
+    events = _events(past, start, as_of)
+    total_pipeline = float(events["open"]["amount"].sum())
+    rows = []
+    for kind in kinds:
+        labels = assignments[kind].astype(str).to_numpy()
+        for segment in sorted(set(labels)):
+            member = labels == segment
+            ids = set(assignments["account_id"].to_numpy()[member])
+            row = {"kind": kind, "segment": segment, "accounts": int(member.sum())}
+            row |= _funnel(events, ids)
+            row |= _outcomes(accounts, assignments, member)
+            row["pipeline_share"] = row["open_pipeline"] / total_pipeline if total_pipeline > 0 else np.nan
+            row |= _checks(accounts, member, row["accounts"], config)
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    frame.insert(2, "window_start", start)
+    frame.insert(3, "window_end", as_of)
+    return frame
+
+
+def _account_outcomes(assignments: pd.DataFrame, past: Dataset, start: pd.Timestamp, as_of: pd.Timestamp,
+                      config: KpiConfig) -> pd.DataFrame:
+    """Per assignment row: customer at start / at the end, converted in the window, revenue in the window."""
+    ids = assignments["account_id"].to_numpy(dtype=object)
+    revenue = past.table_or_empty("revenue")
+    lookback = config.churn_lookback_days * DAY
+
+    def paid_in(low: pd.Timestamp, high: pd.Timestamp) -> pd.Series:
+        rows = revenue[(revenue["invoice_at"] >= low) & (revenue["invoice_at"] < high)]
+        return rows.groupby("account_id")["amount"].sum().reindex(ids).fillna(0.0)
+
+    customer_start = paid_in(start - lookback, start).to_numpy() > 0
+    customer_end = paid_in(as_of - lookback, as_of).to_numpy() > 0
+    window_revenue = revenue[(revenue["invoice_at"] >= start) & (revenue["invoice_at"] < as_of)]
+    paying = pd.Index(window_revenue["account_id"].unique())
+    opportunities = past.table_or_empty("opportunities")
+    won = opportunities[(opportunities["stage"] == "won") & (opportunities["closed_at"] >= start)
+                        & (opportunities["closed_at"] < as_of)]
+    return pd.DataFrame({
+        "prospect_start": ~customer_start,
+        "converted": ~customer_start & pd.Index(ids).isin(won["account_id"].unique()),
+        "customer_start": customer_start,
+        "churned": customer_start & ~customer_end,
+        "revenue": paid_in(start, as_of).to_numpy(),
+        "paying": pd.Index(ids).isin(paying),
+    })
+
+
+def _events(past: Dataset, start: pd.Timestamp, as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    leads = past.table_or_empty("leads")
+    opportunities = past.table_or_empty("opportunities")
+    leads = leads[leads["created_at"] >= start]
+    with_opportunity = set(opportunities["lead_id"].dropna())
+    closed = opportunities[opportunities["closed_at"].notna() & (opportunities["closed_at"] >= start)]
+    return {
+        "leads": pd.DataFrame({"account_id": leads["account_id"].to_numpy(dtype=object),
+                               "has_opportunity": leads["lead_id"].isin(with_opportunity).to_numpy()}),
+        "closed": pd.DataFrame({"account_id": closed["account_id"].to_numpy(dtype=object),
+                                "won": (closed["stage"] == "won").to_numpy(),
+                                "amount": closed["amount"].to_numpy(dtype=np.float64),
+                                "cycle_days": ((closed["closed_at"] - closed["created_at"]) / DAY).to_numpy(dtype=np.float64)}),
+        "open": opportunities[opportunities["closed_at"].isna()][["account_id", "amount"]],
+    }
+
+
+def _rate(numerator: float, denominator: float) -> float:
+    return float(numerator) / float(denominator) if denominator > 0 else np.nan
+
+
+def _funnel(events: dict[str, pd.DataFrame], ids: set) -> dict[str, float]:
+    leads = events["leads"][events["leads"]["account_id"].isin(ids)]
+    closed = events["closed"][events["closed"]["account_id"].isin(ids)]
+    won = closed[closed["won"]]
+    return {
+        "leads": int(len(leads)),
+        "lead_to_opportunity_rate": _rate(leads["has_opportunity"].sum(), len(leads)),
+        "opportunities_closed": int(len(closed)),
+        "win_rate": _rate(len(won), len(closed)),
+        "avg_won_deal": float(won["amount"].mean()) if len(won) else np.nan,
+        "median_sales_cycle_days": float(won["cycle_days"].median()) if len(won) else np.nan,
+        "open_pipeline": float(events["open"].loc[events["open"]["account_id"].isin(ids), "amount"].sum()),
+    }
+
+
+def _outcomes(accounts: pd.DataFrame, assignments: pd.DataFrame, member: np.ndarray) -> dict[str, float]:
+    mine = accounts[member]
+    paying = mine[mine["paying"]]
+    return {
+        "prospects_at_start": int(mine["prospect_start"].sum()),
+        "conversion_rate": _rate(mine["converted"].sum(), mine["prospect_start"].sum()),
+        "customers_at_start": int(mine["customer_start"].sum()),
+        "churn_rate": _rate(mine["churned"].sum(), mine["customer_start"].sum()),
+        "avg_realised_revenue": float(paying["revenue"].mean()) if len(paying) else np.nan,
+        "avg_predicted_cltv": _mean(assignments.get("cltv_pred"), member),
+        "avg_value": _mean(assignments.get("value"), member),
+    }
+
+
+def _mean(column: pd.Series | None, member: np.ndarray) -> float:
+    if column is None:
+        return np.nan
+    values = column.to_numpy(dtype=np.float64)[member]
+    return float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
+
+
+def _checks(accounts: pd.DataFrame, member: np.ndarray, size: int, config: KpiConfig) -> dict[str, object]:
+    conversion_test, conversion_p = _conversion_test(accounts, member)
+    paying = accounts["paying"].to_numpy()
+    value_p = _value_test(accounts["revenue"].to_numpy()[paying], member[paying])
+    substantial = size >= config.min_segment_size
+    measurable = not (np.isnan(conversion_p) and np.isnan(value_p))
+    differentiable = bool(np.nanmin([conversion_p, value_p, np.inf]) < config.alpha)
+    problems = []
+    if not substantial:
+        problems.append(f"too small ({size} < {config.min_segment_size} accounts)")
+    if not measurable:
+        problems.append("not measurable (no outcomes to compare)")
+    elif not differentiable:
+        problems.append(f"not different from the rest (p >= {config.alpha:g})")
+    return {"conversion_test": conversion_test, "conversion_p": conversion_p, "value_test": "mann-whitney",
+            "value_p": value_p, "substantial": substantial, "measurable": measurable,
+            "differentiable": differentiable, "flagged": bool(problems), "flag_reason": "; ".join(problems)}
+
+
+def _conversion_test(accounts: pd.DataFrame, member: np.ndarray) -> tuple[str, float]:
+    prospect = accounts["prospect_start"].to_numpy()
+    converted = accounts["converted"].to_numpy()
+    table = np.array([[np.sum(member & prospect & converted), np.sum(member & prospect & ~converted)],
+                      [np.sum(~member & prospect & converted), np.sum(~member & prospect & ~converted)]])
+    if (table.sum(axis=1) == 0).any() or (table.sum(axis=0) == 0).any():
+        return "none", np.nan
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    if (expected < 5).any():
+        return "fisher", float(fisher_exact(table)[1])
+    return "chi-square", float(chi2_contingency(table)[1])
+
+
+def _value_test(revenue: np.ndarray, member: np.ndarray) -> float:
+    inside, outside = revenue[member], revenue[~member]
+    if len(inside) == 0 or len(outside) == 0:
+        return np.nan
+    if np.ptp(np.concatenate([inside, outside])) == 0:
+        return 1.0
+    return float(mannwhitneyu(inside, outside, alternative="two-sided").pvalue)

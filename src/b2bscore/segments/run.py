@@ -1,0 +1,240 @@
+"""``run_segment_job``: segment every account as of a date into a new version under the project home,
+recorded as one MLflow run of the ``b2bscore-segments`` experiment.
+
+Scores come from the registry's champions when there are any; without them the job falls back to
+fit and behaviour only and says so (``SegmentJobResult.message``). The version is built in a hidden
+temporary folder and renamed into ``home/segments/<version>/`` only when complete (see
+``versions.py``); it holds what ``run_segmentation`` writes plus ``diff.txt`` and ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from b2bscore import __version__
+from b2bscore.champions import account_scores, load_champions
+from b2bscore.data.dataset import Dataset
+from b2bscore.data.load import load_dataset
+from b2bscore.data.mapping import MappingConfig
+from b2bscore.errors import DataError
+from b2bscore.features import feature_specs
+from b2bscore.home import ProjectHome
+from b2bscore.segments.config import SegmentConfig, check_rule_columns, load_segment_config
+from b2bscore.segments.diff import SegmentDiff
+from b2bscore.segments.job import SegmentationResult, run_segmentation
+from b2bscore.segments.versions import MANIFEST, latest_version, new_version_id
+from b2bscore.training.jobs import data_start
+from b2bscore.training.labels import data_end
+from b2bscore.training.tracking import TrackingConfig, activate, ensure_experiment, resolve_tracking
+from b2bscore.training.train import dataset_digest
+
+SEGMENTS_EXPERIMENT = "b2bscore-segments"
+MANUAL_TRIGGER = "manual"
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class SegmentJobResult:
+    """One segmentation version: where it is, what it was compared with, and the MLflow run that records it.
+
+    ``used_models``: task -> registered version of the champion that scored it (empty in fallback).
+    ``message``: what the user must know about the scores (the fallback, or a missing model), else None.
+    """
+
+    version: str
+    version_dir: Path
+    previous_version: str | None
+    segmentation: SegmentationResult
+    run_id: str
+    experiment_id: str
+    tracking: str
+    used_models: dict[str, str]
+    model_names: dict[str, str]
+    fallback: bool
+    message: str | None
+    trigger: str
+    manifest: dict[str, object]
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return self.segmentation.as_of
+
+    @property
+    def diff(self) -> SegmentDiff | None:
+        """What moved since ``previous_version`` (None for the first version)."""
+        return self.segmentation.diff
+
+    def tier_counts(self) -> dict[str, int]:
+        """Accounts per tier, in tier order."""
+        return {str(k): int(v) for k, v in self.segmentation.assignments.frame["tier"].value_counts().sort_index().items()}
+
+
+def run_segment_job(data_dir: Path, *, home: ProjectHome, as_of: pd.Timestamp | str | None = None,
+                    config_path: Path | None = None, mapping: MappingConfig | None = None, trigger: str | None = None,
+                    progress: Progress | None = None) -> SegmentJobResult:
+    """Load ``data_dir`` (through ``mapping``) and segment it as :func:`run_segment_dataset` does."""
+    notify = progress or (lambda step, fraction: None)
+    config = load_segment_config(config_path)
+    check_segment_config(config)  # before the (slower) load: a misspelled rule fails at once
+    notify("load data", 0.0)
+    dataset, _ = load_dataset(Path(data_dir), mapping)
+    return run_segment_dataset(dataset, home=home, as_of=as_of, config=config, trigger=trigger, progress=notify)
+
+
+def run_segment_dataset(dataset: Dataset, *, home: ProjectHome, as_of: pd.Timestamp | str | None = None,
+                        config: SegmentConfig = SegmentConfig(), trigger: str | None = None,
+                        progress: Progress | None = None, created_at: datetime | None = None) -> SegmentJobResult:
+    """Segment ``dataset`` as known before ``as_of`` (default: the end of the data) into a new version.
+
+    ``trigger`` says why the job ran (e.g. ``"drift alert: segment Tier 1 / industry=software"``); it is
+    recorded in the manifest and as the run's ``segments.trigger`` tag (``"manual"`` when None).
+    ``created_at`` (default: now) dates the version id.
+    """
+    notify = progress or (lambda step, fraction: None)
+    check_segment_config(config)
+    as_of = resolve_as_of(dataset, as_of)
+    known = dataset.known_before(as_of)
+    root = home.segments_dir
+    previous = latest_version(root)
+    tracking = resolve_tracking(home)
+    client = activate(tracking)
+    notify("score", 0.1)
+    scores, champions, message = _model_scores(client, known, as_of, tracking)
+    created_at = created_at or datetime.now(timezone.utc)
+    version = new_version_id(root, created_at)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=root))
+    try:
+        notify("segment", 0.3)
+        result = run_segmentation(known, as_of, config, scores, staging / version,
+                                  previous_dir=None if previous is None else root / previous)
+        message = message or ("; ".join(result.notes) if result.notes else None)
+        notify("record", 0.85)
+        experiment_id = ensure_experiment(SEGMENTS_EXPERIMENT, tracking)
+        header = {"version": version, "created_at": created_at.isoformat(), "as_of": as_of.isoformat(),
+                  "trigger": trigger or MANUAL_TRIGGER, "previous_version": previous, "data_digest": dataset_digest(known),
+                  "models": champions, "fallback": result.fallback, "message": message}
+        run_id = _record(client, experiment_id, header, result, config, staging / version, root / version)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    notify("done", 1.0)
+    return SegmentJobResult(
+        version=version, version_dir=root / version, previous_version=previous, segmentation=result, run_id=run_id,
+        experiment_id=experiment_id, tracking=tracking.describe(), used_models={t: m["version"] for t, m in champions.items()},
+        model_names={t: m["name"] for t, m in champions.items()}, fallback=result.fallback, message=message,
+        trigger=header["trigger"], manifest=json.loads((root / version / MANIFEST).read_text(encoding="utf-8")))
+
+
+def check_segment_config(config: SegmentConfig) -> None:
+    """Raise :class:`ConfigError` when a rule or cluster feature names a column the features do not have."""
+    check_rule_columns(config, [s.name for s in feature_specs(config.features)] + ["account_id"])
+
+
+def resolve_as_of(data: Dataset, as_of: pd.Timestamp | str | None) -> pd.Timestamp:
+    """``as_of``, or midnight after the data's last event; a date outside the data is a :class:`DataError`."""
+    first, last = data_start(data), data_end(data)
+    if as_of is None:
+        return last.normalize() + pd.Timedelta(days=1)
+    try:
+        moment = pd.Timestamp(as_of)
+    except ValueError as exc:
+        raise DataError(f"as-of {as_of!r} is not a date; write it as YYYY-MM-DD") from exc
+    if not first < moment <= last + pd.Timedelta(days=1):
+        raise DataError(f"as-of {moment.date()} is outside the data, which runs from {first.date()} to {last.date()}; "
+                        "choose a date inside that range (segments then use only what was known before it)")
+    return moment
+
+
+def _model_scores(client: MlflowClient, known: Dataset, as_of: pd.Timestamp,
+                  tracking: TrackingConfig) -> tuple[pd.DataFrame | None, dict[str, dict[str, str | None]], str | None]:
+    """Account scores from the champions, what was used (task -> name, version, run id), and a message for the user."""
+    champions = load_champions(client)
+    if not champions:
+        return None, {}, (f"no champion models in {tracking.describe()}: tiers use fit and behaviour only (propensity "
+                          "from recent behaviour and intent, value from revenue and look-alike customers); train them "
+                          "with `b2bscore train all --data DIR` to tier on model scores")
+    scored = account_scores(known, as_of, champions)
+    used = {t: {"name": c.name, "version": c.version, "run_id": c.run_id} for t, c in champions.items()}
+    message = None
+    if scored.missing:
+        message = (f"no champion for {', '.join(scored.missing)}: those scores use the fit-and-behaviour fallback; "
+                   f"train it with `b2bscore train {scored.missing[0]} --data DIR`")
+    return scored.frame, used, message
+
+
+def _record(client: MlflowClient, experiment_id: str, header: dict[str, object], result: SegmentationResult,
+            config: SegmentConfig, staged: Path, final: Path) -> str:
+    """Write diff.txt and manifest.json, log everything as one run, then publish the version (all or nothing)."""
+    run = client.create_run(experiment_id, run_name=f"segments-{header['version']}")
+    run_id = run.info.run_id
+    try:
+        diff = result.diff
+        (staged / "diff.txt").write_text((diff.render(limit=50) if diff else "first version: nothing to compare") + "\n",
+                                         encoding="utf-8")
+        manifest = {**header, "mlflow_run_id": run_id, "experiment": SEGMENTS_EXPERIMENT,
+                    **{k: v for k, v in result.manifest.items() if k != "previous"},
+                    "files": sorted(p.name for p in staged.iterdir()) + [MANIFEST]}
+        (staged / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        stamp = int(datetime.fromisoformat(str(header["created_at"])).timestamp() * 1000)
+        client.log_batch(run_id, metrics=_metrics(result, stamp), params=_params(result, config), tags=_tags(header))
+        client.log_artifacts(run_id, str(staged))
+        if final.exists():
+            raise DataError(f"segmentation version {final} appeared while this job ran; run the job again")
+        staged.rename(final)
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id
+
+
+def _params(result: SegmentationResult, config: SegmentConfig) -> list[Param]:
+    clustering = config.clustering
+    values = {
+        "as_of": result.as_of.isoformat(), "k": result.assignments.clustering.k,
+        "k_requested": clustering.k if clustering.k is not None else f"auto {clustering.k_min}-{clustering.k_max}",
+        "cluster_method": clustering.method, "cluster_criterion": clustering.criterion,
+        "cluster_features": ",".join(clustering.features), "cluster_seed": clustering.seed,
+        "quantile_scope": config.quantile_scope, "kpi_window_days": config.kpis.window_days,
+        "kpi_min_segment_size": config.kpis.min_segment_size, "kpi_alpha": config.kpis.alpha,
+        "tier_rules": ",".join(r.name for r in config.tiers.rules), "reasons": config.reasons,
+    }
+    return [Param(k, str(v)) for k, v in values.items()]
+
+
+def _metrics(result: SegmentationResult, stamp: int) -> list[Metric]:
+    frame, kpis, diff = result.assignments.frame, result.kpis, result.diff
+    values: dict[str, float] = {"accounts": len(frame), "clusters": result.assignments.clustering.k,
+                                "segments": len(kpis), "flagged_segments": int(kpis["flagged"].sum()) if len(kpis) else 0}
+    for tier, count in frame["tier"].value_counts().items():
+        values[f"accounts_{_key(tier)}"] = int(count)
+    if diff is not None:
+        values["moved_accounts"] = diff.moved["account_id"].nunique()
+        values.update({f"moved_{kind}": count for kind, count in diff.moved_counts.items()})
+        values["new_accounts"], values["removed_accounts"] = len(diff.new_accounts), len(diff.removed_accounts)
+    return [Metric(k, float(v), stamp, 0) for k, v in values.items()]
+
+
+def _tags(header: dict[str, object]) -> list[RunTag]:
+    tags = {"b2bscore.version": __version__, "segments.version": header["version"],
+            "segments.as_of": header["as_of"], "segments.trigger": header["trigger"],
+            "segments.previous_version": header["previous_version"] or "none",
+            "segments.fallback": str(header["fallback"]).lower(), "data.digest": header["data_digest"]}
+    for task, model in header["models"].items():
+        tags[f"model.{task}"] = f"{model['name']} v{model['version']}"
+        tags[f"model.{task}.version"] = model["version"]
+    return [RunTag(k, str(v)) for k, v in tags.items()]
+
+
+def _key(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in str(label).lower()).strip("_")
