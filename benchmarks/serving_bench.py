@@ -10,6 +10,7 @@ Measures
 Usage (a trained home and its data directory, e.g. after ``b2bscore demo --home H``)::
 
     python benchmarks/serving_bench.py --home H --data H/world --single 200 --batches 3 --load-seconds 60 --rate 10
+    python benchmarks/serving_bench.py --home H --data H/world --only-load --workers 2 --load-seconds 60 --rate 8
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 class Service:
-    def __init__(self, home: Path, max_batch: int) -> None:
+    def __init__(self, home: Path, max_batch: int, workers: int = 1) -> None:
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
         cli = Path(sys.executable).parent / "b2bscore"
         self.log = open(home / "bench-serve.log", "w")  # noqa: SIM115
         self.process = subprocess.Popen([str(cli), "serve", "--port", str(self.port), "--home", str(home),
-                                         "--max-batch", str(max_batch)], stdout=self.log, stderr=subprocess.STDOUT,
+                                         "--max-batch", str(max_batch), "--workers", str(workers)], stdout=self.log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         deadline = time.monotonic() + 180
         while True:
@@ -132,6 +133,19 @@ def load_test(url: str, records: list[dict], seconds: float, rate: float, servic
             "rss_start_mb": rss[0], "rss_after_warmup_mb": rss[min(1, len(rss) - 1)], "rss_end_mb": rss[-1]}
 
 
+def only_load(args) -> None:
+    records = lead_records(args.data, 200)
+    service = Service(ProjectHome.resolve(args.home).root, max_batch=10, workers=args.workers)
+    try:
+        requests.post(f"{service.url}/score_leads", json={"leads": records[:1]}, timeout=60)  # warm-up
+        result = {"workers": args.workers, **load_test(service.url, records, args.load_seconds, args.rate, service)}
+    finally:
+        service.stop()
+    print(json.dumps(result, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, required=True)
@@ -141,8 +155,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--load-seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=10, help="requests per second during the load test")
+    parser.add_argument("--workers", type=int, default=1, help="service worker processes")
+    parser.add_argument("--only-load", action="store_true", help="run the load test only")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.only_load:
+        return only_load(args)
 
     home = ProjectHome.resolve(args.home)
     records = lead_records(args.data, args.batch_size)
@@ -179,7 +197,7 @@ def main() -> None:
                           "pred_contrib_rows_per_s": len(matrix) / contrib, "trees": model.best_iteration_,
                           "num_leaves": int(model.booster_.params.get("num_leaves", 0) or 0)}
 
-    service = Service(home.root, max_batch=args.batch_size)
+    service = Service(home.root, max_batch=args.batch_size, workers=args.workers)
     try:
         session = requests.Session()
         url = service.url

@@ -25,8 +25,9 @@ from b2bscore.training.model import ScoringModel
 from b2bscore.training.tasks import TASK_SPECS
 from b2bscore.training.train import check_trainable
 
-GRID = {
+GRID = {  # overrides of the task's defaults (TrainConfig.lightgbm_for); "previous" = the shared defaults before this sweep
     "default": {},
+    "previous": {"num_leaves": 15, "max_depth": 6, "feature_fraction": 0.8, "lambda_l2": 1.0},
     "leaves7": {"num_leaves": 7, "max_depth": 4},
     "leaves7_ff05_l2_5": {"num_leaves": 7, "max_depth": 4, "feature_fraction": 0.5, "lambda_l2": 5.0},
     "leaves7_mcs200": {"num_leaves": 7, "max_depth": 4, "min_child_samples": 200, "lambda_l2": 5.0},
@@ -58,7 +59,7 @@ def main() -> None:
 
     results = {}
     for name, overrides in GRID.items():
-        lgbm = LightGBMConfig(**{**config.lightgbm.model_dump(), **overrides})
+        lgbm = LightGBMConfig(**{**config.lightgbm_for(args.task).model_dump(), **overrides})
         model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=lgbm,
                              calibration=config.calibration).fit(frames["train"], targets["train"], frames["valid"],
                                                                   targets["valid"])

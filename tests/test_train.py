@@ -161,3 +161,12 @@ def test_as_of_outside_the_data_and_known_before(world, dataset, project_home):
     reopened = past.opportunities["closed_at"].isna() & (past.opportunities["stage"] == "open")
     closed_later = dataset.opportunities[(dataset.opportunities["created_at"] < cut) & (dataset.opportunities["closed_at"] >= cut)]
     assert reopened.sum() >= len(closed_later) > 0
+
+
+def test_per_model_lightgbm_overrides():
+    config = TrainConfig.model_validate({"lightgbm": {"num_leaves": 9}, "churn": {"lightgbm": {"num_leaves": 31}}})
+    assert config.lightgbm_for("conversion").num_leaves == 9
+    assert config.lightgbm_for("churn").num_leaves == 31 and isinstance(config.lightgbm_for("churn").num_leaves, int)
+    assert TrainConfig().lightgbm_for("cltv").num_leaves == 15  # the tuned default for CLTV
+    with pytest.raises(ValueError, match="cltv.lightgbm overrides.*num_leafs"):
+        TrainConfig.model_validate({"cltv": {"lightgbm": {"num_leafs": 3}}})

@@ -363,6 +363,7 @@ def serve(
     home: HomeOption = None,
     refresh_seconds: Annotated[float, typer.Option("--refresh-seconds", min=0.5, help="How often to ask the registry whether a champion moved.")] = 30.0,
     max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most records per request.")] = 1000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (scoring is CPU-bound: up to one per core).")] = 1,
 ) -> None:
     """Serve the champions over HTTP (BentoML): score_leads, score_accounts, health, ready, models.
 
@@ -377,6 +378,7 @@ def serve(
     os.environ[HOME_ENV] = str(ProjectHome.resolve(home).root)
     os.environ["B2BSCORE_REFRESH_SECONDS"] = str(refresh_seconds)
     os.environ["B2BSCORE_MAX_BATCH"] = str(max_batch)
+    os.environ["B2BSCORE_WORKERS"] = str(workers)
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
     if bentoml is None:
         from b2bscore.errors import ConfigError

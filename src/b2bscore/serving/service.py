@@ -6,7 +6,9 @@ tables (``b2bscore.records``) and calls the same scoring functions as the batch 
 Settings come from the environment, so the same class runs under ``bentoml serve`` and in a Bento:
 ``B2BSCORE_HOME`` (project home), ``MLFLOW_TRACKING_URI`` (a shared registry), ``B2BSCORE_API_KEY``
 (bearer token; unset = no authentication), ``B2BSCORE_MAX_BATCH`` (default 1000 records per request),
-``B2BSCORE_REFRESH_SECONDS`` (how often the registry is asked whether a champion moved; default 30).
+``B2BSCORE_REFRESH_SECONDS`` (how often the registry is asked whether a champion moved; default 30),
+``B2BSCORE_WORKERS`` (worker processes, each with its own models; default 1 — scoring is CPU-bound, so up to
+one per core).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def _max_batch() -> int:
     return int(os.environ.get("B2BSCORE_MAX_BATCH", "1000"))
 
 
-@bentoml.service(name="b2bscore", traffic={"timeout": 60})
+@bentoml.service(name="b2bscore", traffic={"timeout": 60}, workers=int(os.environ.get("B2BSCORE_WORKERS", "1")))
 @bentoml.mount_asgi_app(ops, path="/")
 class ScoringService:
     def __init__(self) -> None:

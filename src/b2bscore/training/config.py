@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from b2bscore.config_io import load_model_file
 from b2bscore.features.config import FeatureConfig
@@ -28,15 +28,18 @@ class SplitConfig(_Frozen):
 
 
 class LightGBMConfig(_Frozen):
-    num_leaves: int = Field(default=15, ge=2)
-    max_depth: int = Field(default=6, ge=-1)
+    """Defaults from ``benchmarks/tune_lightgbm.py`` (see BENCHMARKS.md): small trees with strong regularisation
+    matched or beat larger ones on every out-of-time metric, and keep per-record reasons (``pred_contrib``) cheap."""
+
+    num_leaves: int = Field(default=7, ge=2)
+    max_depth: int = Field(default=4, ge=-1)
     learning_rate: float = Field(default=0.05, gt=0, le=1)
     max_rounds: int = Field(default=2000, ge=1)
     early_stopping_rounds: int = Field(default=100, ge=1)
     min_child_samples: int = Field(default=40, ge=1)
-    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    feature_fraction: float = Field(default=0.5, gt=0, le=1)
     bagging_fraction: float = Field(default=0.8, gt=0, le=1)
-    lambda_l2: float = Field(default=1.0, ge=0)
+    lambda_l2: float = Field(default=5.0, ge=0)
     num_threads: int = Field(default=2, ge=1)
     seed: int = 7
 
@@ -51,6 +54,8 @@ class ConversionConfig(_Frozen):
     horizon_days: int = Field(default=90, ge=1)
     attribution: Literal["lead", "account"] = "lead"
     min_positives: int = Field(default=50, ge=1)
+    lightgbm: dict[str, float] = Field(default_factory=dict, description="Overrides of the shared LightGBM settings "
+                                       "for this model, e.g. {num_leaves: 31}.")
 
 
 class ChurnConfig(_Frozen):
@@ -60,6 +65,8 @@ class ChurnConfig(_Frozen):
     drop_fraction: float = Field(default=0.0, ge=0, lt=1)
     snapshot_months: int = Field(default=1, ge=1, description="Months between rolling snapshot dates.")
     min_positives: int = Field(default=30, ge=1)
+    lightgbm: dict[str, float] = Field(default_factory=dict, description="Overrides of the shared LightGBM settings "
+                                       "for this model, e.g. {num_leaves: 31}.")
 
 
 class CltvConfig(_Frozen):
@@ -68,6 +75,10 @@ class CltvConfig(_Frozen):
     horizon_days: int = Field(default=365, ge=1)
     snapshot_months: int = Field(default=1, ge=1)
     min_rows: int = Field(default=200, ge=10)
+    # revenue is multiplicative in size and plan: larger trees did better here (benchmarks/tune_lightgbm.py)
+    lightgbm: dict[str, float] = Field(
+        default_factory=lambda: {"num_leaves": 15, "max_depth": 6, "feature_fraction": 0.8, "lambda_l2": 1.0},
+        description="Overrides of the shared LightGBM settings for this model.")
 
 
 class PromotionConfig(_Frozen):
@@ -93,6 +104,26 @@ class TrainConfig(_Frozen):
     segment_columns: tuple[str, ...] = ("industry", "size_band", "region")
     history_days: int = Field(default=90, ge=0, description="History required before the first snapshot date.")
     baseline_max_rows: int = Field(default=200_000, ge=1000, description="Training rows the logistic baseline sees at most.")
+
+    def lightgbm_for(self, task: str) -> LightGBMConfig:
+        """The shared LightGBM settings with ``task``'s overrides applied."""
+        overrides = getattr(self, task).lightgbm
+        merged = {**self.lightgbm.model_dump(), **overrides}
+        for name in ("num_leaves", "max_depth", "max_rounds", "early_stopping_rounds", "min_child_samples",
+                     "num_threads", "seed"):
+            if name in overrides:
+                merged[name] = int(merged[name])
+        return LightGBMConfig(**merged)
+
+    @model_validator(mode="after")
+    def _overrides_are_valid(self) -> TrainConfig:
+        for task in ("conversion", "churn", "cltv"):
+            try:
+                self.lightgbm_for(task)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"{task}.lightgbm overrides are not valid LightGBM settings ({problems})") from None
+        return self
 
 
 def load_train_config(path: Path | None) -> TrainConfig:

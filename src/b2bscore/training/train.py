@@ -125,7 +125,7 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     targets = {name: y[idx] for name, idx in parts.items()}
 
     notify("fit", 0.4)
-    model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm,
+    model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm_for(task),
                          calibration=config.calibration).fit(frames["train"], targets["train"], frames["valid"], targets["valid"])
     test_pred = model.predict(frames["test"])
     notify("baseline", 0.6)
@@ -195,7 +195,7 @@ def _log_run(spec, config, data, labels, split, model, frames, targets, test_pre
     mlflow.log_params({
         "task": spec.name, "entity": spec.entity, "horizon_days": horizon_days(spec.name, config),
         "calibration": config.calibration, "best_iteration": model.best_iteration_,
-        **{f"lgbm_{k}": v for k, v in config.lightgbm.model_dump().items()},
+        **{f"lgbm_{k}": v for k, v in config.lightgbm_for(spec.name).model_dump().items()},
         **{f"split_{k}": v for k, v in config.split.model_dump().items()},
     })
     mlflow.log_metrics(metrics)
