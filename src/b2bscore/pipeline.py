@@ -1,7 +1,6 @@
 """The main job on embedded defaults: generate a world, validate it, build features, train and register
-the three models, segment the accounts on their scores, score open leads and accounts for CRM import, summarise.
-
-The monitoring stage extends this same job.
+the three models, segment the accounts on their scores, score open leads and accounts for CRM import, check
+the champions for drift per segment (monitoring), summarise.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ class DemoResult:
     models: list[TrainResult]
     segments: SegmentJobResult | None = None
     scores: BatchResult | None = None
+    monitoring: object | None = None  # b2bscore.monitoring.job.MonitorRun
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """The short summary the CLI prints: what was built and what it looks like."""
@@ -62,7 +62,17 @@ class DemoResult:
                                            zip(top["account_id"], top["icp_fit_score"], top["intent_max"]))),
             *(_segment_rows(self.segments) if self.segments is not None else []),
             *(_score_rows(self.scores) if self.scores is not None else []),
+            *(_monitor_rows(self.monitoring) if self.monitoring is not None else []),
         ]
+
+
+def _monitor_rows(run) -> list[tuple[str, str]]:
+    result = run.result
+    parts = []
+    for check in result.tasks:
+        counts = {s: sum(seg.status == s for seg in check.segments) for s in ("alert", "warn", "ok", "not_judged")}
+        parts.append(f"{check.task}: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n))
+    return [("monitoring", f"{result.status} ({'; '.join(parts)}) -> {run.folder / 'summary.html'}")]
 
 
 def _score_rows(result: BatchResult) -> list[tuple[str, str]]:
@@ -114,7 +124,10 @@ def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months:
     segments = run_segment_dataset(dataset, home=home, as_of=as_of, trigger="b2bscore demo",
                                    progress=lambda step, f: notify(f"segment: {step}", 0.92 + 0.04 * f))
     scores = score_dataset(dataset, home.root / "scores" / "scores.csv", home=home,
-                           progress=lambda step, f: notify(f"score: {step}", 0.96 + 0.04 * f))
+                           progress=lambda step, f: notify(f"score: {step}", 0.94 + 0.02 * f))
+    from b2bscore.monitoring.job import run_monitor  # imports Evidently: only when the demo gets here
+
+    monitoring = run_monitor(home.world_dir, home=home, progress=lambda step, f: notify(f"monitor: {step}", 0.96 + 0.04 * f))
     notify("done", 1.0)
     return DemoResult(home=home.root, world=world, report=report, as_of=as_of, features_path=path, features=features,
-                      models=models, segments=segments, scores=scores)
+                      models=models, segments=segments, scores=scores, monitoring=monitoring)
