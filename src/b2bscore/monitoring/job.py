@@ -1,0 +1,193 @@
+"""``run_monitor``: the scheduled check. Champions -> reference and current rows -> per-segment statuses ->
+reports, MLflow run, alerts, refresh.
+
+Exit codes (``MonitorRun.exit_code``; the CLI exits with it): 0 every judged segment is ok or warns,
+1 at least one segment alerts, 3 something the check had to do failed (an alert or recovery could not be
+delivered, a refresh or retraining failed; it is kept and retried by the next check). A check that cannot
+run at all raises a :class:`B2BScoreError` (exit 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from b2bscore.champions import load_champions
+from b2bscore.data.dataset import Dataset
+from b2bscore.data.load import load_dataset
+from b2bscore.data.mapping import MappingConfig
+from b2bscore.errors import DataError
+from b2bscore.home import ProjectHome
+from b2bscore.monitoring import alerts
+from b2bscore.monitoring.check import check_task, feature_schema
+from b2bscore.monitoring.config import MonitorConfig
+from b2bscore.monitoring.record import record_run
+from b2bscore.monitoring.reference import load_reference
+from b2bscore.monitoring.refresh import (RefreshOutcome, Retrainer, SegmentRefresher, refresh_on_alert, retrainer,
+                                        segment_refresher)
+from b2bscore.monitoring.report import drift_report, performance_report, write_summary
+from b2bscore.monitoring.result import MonitorResult, TaskCheck
+from b2bscore.monitoring.segments import check_segment_columns, latest_assignments
+from b2bscore.serving.predlog import PredictionLog
+from b2bscore.training.jobs import data_start
+from b2bscore.training.labels import data_end
+from b2bscore.training.tracking import activate, resolve_tracking
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, float], None]
+EXIT_OK, EXIT_ALERT, EXIT_ACTION_FAILED = 0, 1, 3
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """One check and everything it set off. ``folder`` holds the reports; ``run_id`` is its MLflow run (None in a dry run)."""
+
+    result: MonitorResult
+    folder: Path
+    run_id: str | None
+    delivery: alerts.Delivery
+    refresh: RefreshOutcome
+    dry_run: bool
+
+    @property
+    def exit_code(self) -> int:
+        failed = (self.delivery.events and not self.delivery.delivered and not self.dry_run) or self.refresh.errors
+        if failed:
+            return EXIT_ACTION_FAILED
+        return EXIT_ALERT if self.result.status == "alert" else EXIT_OK
+
+
+def resolve_as_of(data: Dataset, as_of: pd.Timestamp | None) -> pd.Timestamp:
+    """``as_of``, or midnight after the data's last event; a moment outside the data is a DataError."""
+    first, last = data_start(data), data_end(data)
+    if as_of is None:
+        return last.normalize() + pd.Timedelta(days=1)
+    moment = pd.Timestamp(as_of)
+    if not first < moment <= last + pd.Timedelta(days=1):
+        raise DataError(f"as-of {moment.date()} is outside the data, which runs from {first.date()} to {last.date()}")
+    return moment
+
+
+def _utc_naive(moment: datetime | pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
+
+
+def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = MonitorConfig(),
+                as_of: pd.Timestamp | None = None, now: datetime | None = None, dry_run: bool = False,
+                mapping: MappingConfig | None = None, progress: Progress | None = None,
+                refresh_segments: SegmentRefresher | None = None, retrain: Retrainer | None = None,
+                sleep: Callable[[float], None] | None = None) -> MonitorRun:
+    """Check every configured champion against its reference, overall and per segment, then report and act.
+
+    ``now`` (default: the current time) dates the run and ends the prediction-log window; ``as_of`` (default:
+    the end of the data) is the moment the data is read at. ``refresh_segments``, ``retrain`` and ``sleep``
+    replace the real segment job, training job and back-off wait (tests, dry runs of other systems).
+    """
+    notify = progress or (lambda step, fraction: None)
+    checked_at = _utc_naive(now or datetime.now(timezone.utc))
+    client = activate(resolve_tracking(home))
+    champions = {t: c for t, c in load_champions(client).items() if t in config.tasks}
+    if not champions:
+        raise DataError(f"no champion model for {', '.join(config.tasks)} yet, so there is nothing to monitor: "
+                        "run `b2bscore train all --data DIR` first")
+    check_segment_columns(config.segments.columns, tuple({n for c in champions.values() for n in c.model.inputs_.names}))
+    notify("load data", 0.05)
+    dataset, _ = load_dataset(Path(data_dir), mapping)
+    as_of = resolve_as_of(dataset, as_of)
+    known = dataset.known_before(as_of)
+    assignments = latest_assignments(home)
+    logbook = PredictionLog(home.root / "predictions") if config.source != "data" else None
+    folder = _run_folder(home, checked_at, dry_run)
+    checks, skipped, references = [], {}, {}
+    try:
+        for i, (task, champion) in enumerate(champions.items()):
+            notify(f"check {task}", 0.1 + 0.7 * i / len(champions))
+            try:
+                references[task] = load_reference(champion)
+                check, frames = check_task(champion, known, as_of=as_of, now=checked_at, config=config,
+                                           assignments=assignments, log=logbook, reference=references[task])
+            except DataError as exc:
+                if len(champions) == 1:
+                    raise
+                skipped[task] = str(exc)  # the other models can still be checked; the summary says why not this one
+                continue
+            checks.append(_with_reports(check, frames, champion, config, folder))
+        if not checks:
+            raise DataError("no model could be checked: " + "; ".join(f"{t}: {why}" for t, why in skipped.items()))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # a check that could not run leaves no half-written report
+        raise
+    notes = () if assignments.version else ("no segmentation version yet: tier and data-driven segments are not "
+                                            "checked (run `b2bscore segment --data DIR`)",)
+    result = MonitorResult(as_of=as_of, checked_at=checked_at, config=config, tasks=tuple(checks), skipped=skipped,
+                           notes=notes)
+    notify("report", 0.85)
+    write_summary(result, folder)
+    run_id = None if dry_run else record_run(result, folder, home)
+    return _act(result, folder, run_id, home=home, known=known, config=config, dry_run=dry_run,
+                refresh_segments=refresh_segments or segment_refresher(known, home=home, as_of=as_of,
+                                                                       config_path=config.refresh.segment_config),
+                retrain=retrain or retrainer(known, home=home, configs={t: r.train_config for t, r in references.items()},
+                                             truth_dir=_truth_dir(data_dir)),
+                sleep=sleep)
+
+
+def _act(result: MonitorResult, folder: Path, run_id: str | None, *, home: ProjectHome, known: Dataset,
+         config: MonitorConfig, dry_run: bool, refresh_segments: SegmentRefresher, retrain: Retrainer,
+         sleep: Callable[[float], None] | None) -> MonitorRun:
+    """Alerts (deduplicated against the saved state), then the refresh; the state is saved unless dry run."""
+    state_path = home.root / "monitoring" / alerts.STATE_FILE
+    events, state = alerts.plan_alerts(alerts.read_state(state_path), result, result.checked_at.isoformat())
+    delivery = alerts.deliver(events, result, config.webhook, report=str(folder / "summary.html"), dry_run=dry_run,
+                              **({"sleep": sleep} if sleep else {}))
+    if delivery.delivered:
+        state = alerts.settle(state, events)
+    outcome, state = refresh_on_alert(result, state, config=config.refresh, dry_run=dry_run,
+                                      refresh_segments=refresh_segments, retrain=retrain)
+    if not dry_run:
+        alerts.write_state(state_path, state)
+    return MonitorRun(result=result, folder=folder, run_id=run_id, delivery=delivery, refresh=outcome, dry_run=dry_run)
+
+
+def _with_reports(check: TaskCheck, frames: dict, champion, config: MonitorConfig, folder: Path) -> TaskCheck:
+    """Write Evidently's drift (and performance) report of the whole population; the check records their paths."""
+    from dataclasses import replace
+
+    schema = feature_schema(champion, config)
+    reports = {}
+    with warnings.catch_warnings():  # Evidently's plots warn on constant or tiny columns; the figures are still right
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        warnings.simplefilter("ignore", category=UserWarning)
+        path = folder / f"{check.task}-drift.html"
+        drift_report(frames["reference"], frames["current"], schema=schema, config=config).save_html(str(path))
+        reports["drift"] = str(path)
+        matured = frames["matured"]
+        if matured is not None and len(matured) and "label" in frames["reference"]:
+            path = folder / f"{check.task}-performance.html"
+            performance_report(frames["reference"], matured, kind=check.kind).save_html(str(path))
+            reports["performance"] = str(path)
+    return replace(check, reports=reports)
+
+
+def _run_folder(home: ProjectHome, checked_at: pd.Timestamp, dry_run: bool) -> Path:
+    base = home.root / "monitoring" / ("dry-runs" if dry_run else "runs")
+    stamp = checked_at.strftime("%Y%m%dT%H%M%SZ")
+    folder, n = base / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = base / f"{stamp}-{n:02d}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _truth_dir(data_dir: Path) -> Path | None:
+    truth = Path(data_dir) / "truth"
+    return truth if truth.is_dir() else None

@@ -1,0 +1,94 @@
+"""Which segment each reference and current row belongs to, and the list of segments to judge.
+
+``industry``, ``region``, ``size_band`` (any model feature) are read from the rows themselves. ``tier``,
+``cluster_name`` (any column of a segmentation version's assignments) come from the latest segmentation
+version, by account: a row is judged in the segment its account is in *now*, on both sides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from b2bscore.errors import ConfigError
+from b2bscore.home import ProjectHome
+from b2bscore.monitoring.result import OVERALL
+
+ASSIGNMENT_COLUMNS: tuple[str, ...] = ("tier", "value_segment", "firmographic_segment", "technographic_segment",
+                                       "buying_stage", "cluster_name")
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """The latest segmentation version's account -> segment labels (``frame`` None when there is no version)."""
+
+    version: str | None
+    frame: pd.DataFrame | None
+
+
+def latest_assignments(home: ProjectHome) -> Assignments:
+    from b2bscore.segments.versions import latest_version
+
+    root = home.root / "segments"
+    version = latest_version(root)
+    if version is None:
+        return Assignments(None, None)
+    columns = ["account_id", *ASSIGNMENT_COLUMNS]
+    frame = pd.read_parquet(Path(root) / version / "assignments.parquet")
+    return Assignments(version, frame[[c for c in columns if c in frame.columns]])
+
+
+def check_segment_columns(columns: tuple[str, ...], features: tuple[str, ...]) -> None:
+    """Every configured segment column must be a model feature or a segmentation column."""
+    known = sorted({*features, *ASSIGNMENT_COLUMNS})
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise ConfigError(f"segments.columns: {', '.join(unknown)} is neither a model feature nor a segmentation "
+                          f"column; choose from {', '.join(ASSIGNMENT_COLUMNS)} or a feature such as industry, region, "
+                          "size_band, lead_source")
+
+
+def attach_segments(frame: pd.DataFrame, assignments: Assignments, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``frame`` with the segmentation columns among ``columns`` joined by ``account_id`` (missing: no label)."""
+    wanted = [c for c in columns if c in ASSIGNMENT_COLUMNS and c not in frame.columns]
+    if not wanted or assignments.frame is None or "account_id" not in frame.columns:
+        return frame
+    labels = assignments.frame[["account_id", *[c for c in wanted if c in assignments.frame.columns]]]
+    return frame.merge(labels.drop_duplicates("account_id"), on="account_id", how="left")
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Row positions of one segment in the reference, current and matured frames."""
+
+    column: str
+    value: str
+    reference: np.ndarray
+    current: np.ndarray
+    matured: np.ndarray
+
+
+def segment_slices(reference: pd.DataFrame, current: pd.DataFrame, matured: pd.DataFrame | None,
+                   columns: tuple[str, ...]) -> tuple[list[Slice], list[str]]:
+    """The whole population first, then one slice per value of each column; and notes on columns left out."""
+    matured = matured if matured is not None else current.iloc[0:0]
+    everything = [Slice(OVERALL, OVERALL, np.arange(len(reference)), np.arange(len(current)), np.arange(len(matured)))]
+    notes = []
+    for column in columns:
+        frames = (reference, current, matured) if len(matured) else (reference, current)
+        if any(column not in f.columns for f in frames):
+            if column in ASSIGNMENT_COLUMNS:
+                notes.append(f"segment column {column} is not available (no segmentation version yet: "
+                             "run `b2bscore segment --data DIR`)")
+            continue  # a feature this model does not read, e.g. lead_source for the churn model
+        labels = [f[column].astype(object).where(f[column].notna(), None) if column in f.columns else None
+                  for f in (reference, current, matured)]
+        values = sorted({str(v) for series in labels if series is not None for v in series.dropna().unique()})
+        for value in values:
+            positions = [np.flatnonzero(series.astype(str).to_numpy() == value) if series is not None and len(series)
+                         else np.arange(0) for series in labels]
+            everything.append(Slice(column, value, *positions))
+    return everything, notes
