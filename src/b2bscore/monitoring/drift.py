@@ -20,7 +20,8 @@ from b2bscore.monitoring.config import MonitorConfig
 from b2bscore.monitoring.result import OVERALL, Performance, SegmentResult
 from b2bscore.monitoring.rules import judge
 from b2bscore.monitoring.segments import ASSIGNMENT_COLUMNS, Slice, segment_slices
-from b2bscore.monitoring.stats import calibration, column_drift, ranking, ranking_drop, segment_share
+from b2bscore.monitoring.stats import (CATEGORICAL, NUMERIC, calibration, column_drift, column_kind, ranking,
+                                       ranking_drop, segment_share)
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,22 @@ def check_drift(reference: pd.DataFrame, current: pd.DataFrame, matured: pd.Data
     ``reference`` and ``matured`` carry ``prediction`` and ``label``; ``current`` carries ``prediction``.
     """
     slices, notes = segment_slices(reference, current, matured, config.segments.columns)
+    kinds = {c: column_kind(reference[c].dropna(), current[c].dropna(), categorical=c in schema.categorical,
+                            max_categories=config.drift.max_categories) for c in schema.names}
+    kinds["prediction"] = NUMERIC
+    reference, current = _typed(reference, kinds), _typed(current, kinds)
     totals = (_accounts(reference), _accounts(current))
     windows = _windows(reference, config.window_days)
     results = tuple(_check_slice(piece, reference, current, matured, kind=kind, schema=schema, config=config,
-                                 totals=totals, windows=windows) for piece in slices)
+                                 totals=totals, windows=windows, kinds=kinds) for piece in slices)
     return results, tuple(notes)
+
+
+def _typed(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """Categorical columns as text once, rather than once per segment (missing values stay missing)."""
+    text = {c: frame[c].astype(object).where(frame[c].notna(), None).map(lambda v: v if v is None else str(v))
+            for c, k in kinds.items() if k == CATEGORICAL and c in frame.columns}
+    return frame.assign(**text) if text else frame
 
 
 def _windows(reference: pd.DataFrame, days: float) -> np.ndarray | None:
@@ -80,7 +92,7 @@ def _once(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _check_slice(piece: Slice, reference: pd.DataFrame, current: pd.DataFrame, matured: pd.DataFrame | None, *,
                  kind: str, schema: FeatureSchema, config: MonitorConfig, totals: tuple[int, int],
-                 windows: np.ndarray | None) -> SegmentResult:
+                 windows: np.ndarray | None, kinds: dict[str, str]) -> SegmentResult:
     seg = config.segments
     ref, cur = reference.iloc[piece.reference], current.iloc[piece.current]
     mat = matured.iloc[piece.matured] if matured is not None else None
@@ -93,7 +105,7 @@ def _check_slice(piece: Slice, reference: pd.DataFrame, current: pd.DataFrame, m
 
         def drift(column: str, is_categorical: bool):
             return column_drift(column, ref[column], cur[column], categorical=is_categorical, config=config.drift,
-                                test_reference=ref_once[column], test_current=cur_once[column])
+                                test_reference=ref_once[column], test_current=cur_once[column], kind=kinds[column])
 
         features = tuple(d for d in (drift(c, c in categorical) for c in schema.names) if d is not None)
         score = drift("prediction", False)
