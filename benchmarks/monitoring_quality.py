@@ -43,6 +43,7 @@ SHIFTED_SOURCES = ("paid_search", "events")
 TRAIN = {"conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
          "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}}
 FIXED = ("all", "industry", "region", "size_band", "lead_source")
+MIN_ROWS = 50  # MonitorConfig().segments.min_rows
 
 
 def _quiet() -> None:
@@ -200,6 +201,22 @@ def _report_drift(frame: pd.DataFrame) -> None:
         for segment, seg in touched.groupby("segment", sort=False):
             cells = [_cell(seg[seg["as_of"] == d]) if (seg["as_of"] == d).any() else "-" for d in dates]
             print(f"| {kind} | {seed} | {segment} | {seg['touched_share'].max():.0%} | " + " | ".join(cells) + " |")
+    print("\n#### Touched segments by date: alert / warn / ok, worst status over the models (in brackets: of the ok, "
+          f"those with fewer than {MIN_ROWS} current rows, judged on their share only)\n")
+    print("| drift kind | seed | " + " | ".join(dates) + " |")
+    print("|---|---:|" + "---|" * len(dates))
+    order = ["not_judged", "ok", "warn", "alert"]
+    for (kind, seed), group in fixed.groupby(["kind", "seed"], sort=False):
+        touched = group[group["touched_share"] >= 0.5]
+        worst = touched.groupby(["as_of", "segment"]).agg(status=("status", lambda s: max(s, key=order.index)),
+                                                         rows=("current_rows", "max")).reset_index()
+        cells = []
+        for d in dates:
+            on = worst[worst["as_of"] == d]
+            small = int(((on["status"] == "ok") & (on["rows"] < MIN_ROWS)).sum())
+            counts = " / ".join(str(int((on["status"] == s).sum())) for s in ("alert", "warn", "ok"))
+            cells.append(f"{counts} ({small})" if len(on) else "-")
+        print(f"| {kind} | {seed} | " + " | ".join(cells) + " |")
     print("\n#### Untouched segments (at most 10% of accounts changed): segment checks over all models and dates\n")
     print("| drift kind | before the drift date: ok / warn / alert | after: ok / warn / alert | not judged |")
     print("|---|---|---|---:|")

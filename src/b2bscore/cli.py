@@ -158,19 +158,34 @@ def features(
     out.print(f"{len(frame):,} {entity.value}s x {frame.shape[1] - 2} features as of {as_of:%Y-%m-%d %H:%M:%S} -> {out_file}")
 
 
+class DriftChoice(str, Enum):
+    """``b2bscore.synth.DRIFT_KINDS`` (spelled out: the CLI starts without importing the generator)."""
+
+    industry_mix = "industry_mix"
+    channel_shift = "channel_shift"
+    intent_decay = "intent_decay"
+    price_change = "price_change"
+
+
 @app.command()
 @_friendly_errors
 def demo(
     home: Annotated[Optional[Path], typer.Option(help="Project home (default $B2BSCORE_HOME or ./b2bscore-home).")] = None,
     accounts: Annotated[int, typer.Option(help="Companies in the generated world.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 42,
+    drift: Annotated[Optional[DriftChoice], typer.Option(help="Generate a world that changes from its drift date on; "
+                                                         "train and segment on the data before it, then score and "
+                                                         "monitor at the end: the check alerts, refreshes the "
+                                                         "segmentation and retrains challengers.")] = None,
 ) -> None:
-    """Run the whole loop on embedded defaults: generate a world, validate it, build features, summarise."""
+    """Run the whole loop on embedded defaults: generate a world, validate it, build features, train, segment, score,
+    monitor, summarise."""
     from b2bscore.home import ProjectHome
     from b2bscore.pipeline import run_demo
 
     with _progress("demo") as progress:
-        result = run_demo(ProjectHome.resolve(home), accounts=accounts, seed=seed, progress=progress)
+        result = run_demo(ProjectHome.resolve(home), accounts=accounts, seed=seed,
+                          drift=None if drift is None else drift.value, progress=progress)
     table = Table(title="b2bscore demo", show_header=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")  # long paths (the ranked list, the HTML summary) are folded, not cut
@@ -505,8 +520,8 @@ def monitor(
 ) -> None:
     """Drift, score and performance checks of the champions per segment; alerts, and a segment refresh on alert.
 
-    Exit code: 0 ok (or warnings only), 1 a segment alerts, 2 the check could not run, 3 an alert, recovery or
-    refresh could not be done (kept, and retried by the next check).
+    Exit code: 0 ok (or warnings only); 1 a segment alerts; 2 the check could not run;
+    3 an alert, recovery or refresh could not be done (kept, and retried by the next check).
     """
     import pandas as pd
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +40,7 @@ class DemoResult:
     segments: SegmentJobResult | None = None
     scores: BatchResult | None = None
     monitoring: object | None = None  # b2bscore.monitoring.job.MonitorRun
+    trained_as_of: pd.Timestamp | None = None  # before the drift date in a drifted world; the world's end otherwise
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """The short summary the CLI prints: what was built and what it looks like."""
@@ -49,7 +51,11 @@ class DemoResult:
         return [
             ("world", f"{self.world.out_dir}  ({', '.join(f'{k} {v:,}' for k, v in self.world.row_counts.items())})"),
             ("validation", "ok" if self.report.ok else "FAILED"),
-            ("as of", str(self.as_of.date())),
+            *([("drift", f"{self.world.drift['kind']} from {self.world.drift['start_date']}: "
+                         f"{self.world.drift['description']}"),
+               ("trained as of", f"{self.trained_as_of.date()} (the data known before the drift; models and first "
+                                 "segmentation)")] if self.world.drift and self.trained_as_of is not None else []),
+            ("as of", str(self.as_of.date()) + (" (scores and the monitoring check)" if self.world.drift else "")),
             ("features", f"{len(f):,} accounts x {len(specs)} model features "
                          f"({', '.join(f'{n} {fam}' for fam, n in families.items())}) -> {self.features_path}"),
             ("customers", f"{f['is_customer'].mean():.1%} of accounts are paying customers"),
@@ -72,7 +78,20 @@ def _monitor_rows(run) -> list[tuple[str, str]]:
     for check in result.tasks:
         counts = {s: sum(seg.status == s for seg in check.segments) for s in ("alert", "warn", "ok", "not_judged")}
         parts.append(f"{check.task}: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n))
-    return [("monitoring", f"{result.status} ({'; '.join(parts)}) -> {run.folder / 'summary.html'}")]
+    rows = [("monitoring", f"{result.status} ({'; '.join(parts)}) -> {run.folder / 'summary.html'}")]
+    alerting = result.segments_with("alert")
+    if alerting:
+        shown = [f"{t.task} {s.name}: " + next((f.text for f in s.findings if f.level == "alert"), "alert")
+                 for t, s in alerting[:6]]
+        rows.append(("alerts", "; ".join(shown) + (f"; and {len(alerting) - 6} more" if len(alerting) > 6 else "")))
+    refresh = run.refresh
+    if refresh.segment_version:
+        rows.append(("refreshed segments", f"version {refresh.segment_version} (trigger recorded: {refresh.trigger})"))
+    for line in refresh.retrained:
+        rows.append(("retrained", line))
+    for error in refresh.errors:
+        rows.append(("refresh failed", error))
+    return rows
 
 
 def _score_rows(result: BatchResult) -> list[tuple[str, str]]:
@@ -106,28 +125,50 @@ def _model_line(result: TrainResult) -> str:
     return f"v{d.version} {'champion' if d.promoted else 'challenger'}: {figures}; {d.reason}"
 
 
-def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months: int = 36,
+DEMO_MONTHS = 36
+DRIFT_DEMO_START, DRIFT_DEMO_MONTHS = date(2021, 1, 1), 60
+"""A drifted demo world starts earlier and ends when the main demo's does: its models train on the data before the
+drift date (two thirds in, May 2024), and the CLTV model's out-of-time split needs years of snapshots whose
+one-year outcomes are known by then."""
+
+
+def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months: int | None = None,
+             drift: str | None = None, train_config: TrainConfig | None = None,
              progress: Progress | None = None) -> DemoResult:
-    """Generate a synthetic world under ``home``, validate it, build account features as of its end, train and
-    register the models, and segment the accounts (a new segmentation version under ``home``)."""
+    """Generate a synthetic world under ``home`` and run the whole loop on it: validate, build account features as
+    of its end, train and register the models, segment the accounts, score them, check the champions.
+
+    With ``drift`` (a :data:`DRIFT_KINDS` name) the world changes from its drift date on, and the loop replays what
+    happens in production: the models are trained and the accounts segmented on the data known before the drift
+    date, the accounts are scored at the world's end, and the check -- which alerts on the segments the drift
+    touched -- refreshes the segmentation (its trigger recorded) and retrains the alerting models, whose new
+    versions stay challengers.
+    """
+    from b2bscore.monitoring.config import MonitorConfig, RefreshConfig
+    from b2bscore.monitoring.job import run_monitor  # imports Evidently: only when the demo gets here
+
     notify = progress or (lambda step, fraction: None)
-    config = WorldConfig(accounts=accounts, seed=seed, months=months)
-    world = generate_world(config, home.world_dir, progress=lambda step, f: notify(f"generate: {step}", 0.55 * f))
-    notify("validate", 0.55)
+    config = WorldConfig(accounts=accounts, seed=seed, months=months or (DRIFT_DEMO_MONTHS if drift else DEMO_MONTHS),
+                         drift=drift, **({"start": DRIFT_DEMO_START} if drift else {}))
+    world = generate_world(config, home.world_dir, progress=lambda step, f: notify(f"generate: {step}", 0.45 * f))
+    notify("validate", 0.45)
     dataset, report = load_dataset(home.world_dir, now=pd.Timestamp(world.end))
-    notify("features", 0.65)
+    notify("features", 0.5)
     as_of = pd.Timestamp(world.end)
     features = build_features(dataset, as_of=as_of, config=FeatureConfig())
     path = write_table(features, home.features_dir / "accounts.parquet")
-    models = train_dataset(TASKS, dataset, config=TrainConfig(), home=home, truth_dir=home.world_dir / "truth",
-                           progress=lambda step, f: notify(f"train: {step}", 0.7 + 0.22 * f))
-    segments = run_segment_dataset(dataset, home=home, as_of=as_of, trigger="b2bscore demo",
-                                   progress=lambda step, f: notify(f"segment: {step}", 0.92 + 0.04 * f))
+    trained_as_of = pd.Timestamp(str(world.drift["start_date"])) if world.drift else as_of
+    known = dataset.known_before(trained_as_of) if world.drift else dataset
+    models = train_dataset(TASKS, known, config=train_config or TrainConfig(), home=home, truth_dir=home.world_dir / "truth",
+                           progress=lambda step, f: notify(f"train: {step}", 0.55 + 0.2 * f))
+    trigger = "b2bscore demo" + (f" --drift {drift}: the segmentation before the drift" if drift else "")
+    segments = run_segment_dataset(known, home=home, as_of=trained_as_of, trigger=trigger,
+                                   progress=lambda step, f: notify(f"segment: {step}", 0.75 + 0.04 * f))
     scores = score_dataset(dataset, home.root / "scores" / "scores.csv", home=home,
-                           progress=lambda step, f: notify(f"score: {step}", 0.94 + 0.02 * f))
-    from b2bscore.monitoring.job import run_monitor  # imports Evidently: only when the demo gets here
-
-    monitoring = run_monitor(home.world_dir, home=home, progress=lambda step, f: notify(f"monitor: {step}", 0.96 + 0.04 * f))
+                           progress=lambda step, f: notify(f"score: {step}", 0.79 + 0.02 * f))
+    monitor_config = MonitorConfig(refresh=RefreshConfig(segments=True, retrain=drift is not None))
+    monitoring = run_monitor(home.world_dir, home=home, config=monitor_config,
+                             progress=lambda step, f: notify(f"monitor: {step}", 0.81 + 0.19 * f))
     notify("done", 1.0)
     return DemoResult(home=home.root, world=world, report=report, as_of=as_of, features_path=path, features=features,
-                      models=models, segments=segments, scores=scores, monitoring=monitoring)
+                      models=models, segments=segments, scores=scores, monitoring=monitoring, trained_as_of=trained_as_of)

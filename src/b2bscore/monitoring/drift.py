@@ -112,7 +112,10 @@ def _check_slice(piece: Slice, reference: pd.DataFrame, current: pd.DataFrame, m
     else:
         notes.append(f"drift not judged: {len(cur):,} current and {len(ref):,} reference rows "
                      f"(at least {seg.min_rows} and {seg.min_reference_rows} needed)")
-    if piece.column != OVERALL and len(ref) >= seg.min_reference_rows and totals[1] >= seg.min_rows:
+    # a tier or data-driven segment is assigned today, from today's scores and behaviour: how many of the reference
+    # rows' accounts are in it today says nothing about a market move (customers now were prospects then)
+    if (piece.column != OVERALL and piece.column not in ASSIGNMENT_COLUMNS and len(ref) >= seg.min_reference_rows
+            and totals[1] >= seg.min_rows):
         share = segment_share(_accounts(ref), totals[0], _accounts(cur), totals[1],  # also when it (nearly) vanished
                               window_shares=_window_shares(reference, piece.reference, windows))
     performance = None
