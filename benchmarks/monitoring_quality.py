@@ -1,8 +1,7 @@
 """Benchmark: is each drift kind detected in the segments it touched, from its date, while untouched segments
 stay ok; and how often does a world without drift raise an alert?
 
-Protocol (the one the demo follows): generate a world without drift, train the three champions on it, segment
-it as of its end. Then
+Protocol: generate a world without drift, train the three champions on it, segment it as of its end. Then
 
 * ``drift``: generate the same world (same seed) with ``--drift KIND`` -- identical to the trained-on world
   before the drift date, changed after it -- and check it at several dates around the drift date;

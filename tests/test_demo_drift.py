@@ -57,7 +57,7 @@ def test_drift_demo_retrains_into_challengers_only(drift_demo):
     root, result = drift_demo
     client = activate(resolve_tracking(ProjectHome(root)))
     conversion = client.get_registered_model("b2bscore-conversion")
-    assert conversion.aliases["champion"] == "1"  # trained before the drift; a retrained version never replaces it
+    assert str(conversion.aliases["champion"]) == "1"  # trained before the drift; a retrained version never replaces it
     retrained = client.get_model_version("b2bscore-conversion", "2")
     assert retrained.tags["trigger"].startswith("drift alert")
     assert "retrained" in result.output and "(challenger)" in result.output

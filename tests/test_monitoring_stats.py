@@ -148,6 +148,20 @@ def test_check_drift_flags_the_touched_segment_only():
     assert segments[0].name == "all"
 
 
+def test_tier_membership_today_is_not_judged_as_a_share_change():
+    """A customer today was a prospect in the reference: a tier assigned today can hold few of the reference's
+    rows by construction, so its share is not judged (a fixed segment's share is)."""
+    reference, current, matured = _frames(7, drift_healthcare=False)
+    reference = reference.assign(tier=np.where(np.arange(len(reference)) % 10 == 0, "Tier 1", "Tier 2"))  # 10% then
+    current = current.assign(tier=np.where(np.arange(len(current)) % 2 == 0, "Tier 1", "Tier 2"))  # 50% now
+    config = MonitorConfig(segments={"columns": ("tier", "industry"), "min_rows": 100, "min_reference_rows": 100})
+    schema = FeatureSchema(numeric=("x", "other"), categorical=("industry",), key=("x",))
+    segments, _ = check_drift(reference, current, None, kind="classification", schema=schema, config=config)
+    tier1 = {s.name: s for s in segments}["tier=Tier 1"]
+    assert tier1.share is None and "segment_share" not in {f.rule for f in tier1.findings}
+    assert {s.name: s for s in segments}["industry=software"].share is not None
+
+
 @pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
 def test_check_drift_stays_quiet_without_drift(seed):
     reference, current, matured = _frames(seed, drift_healthcare=False)
