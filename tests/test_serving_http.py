@@ -96,6 +96,18 @@ def test_health_is_open_and_scoring_needs_the_key(service, records):
     assert requests.post(f"{url}/score_accounts", json={"accounts": records[1]}, timeout=30).status_code == 401
 
 
+def test_the_published_spec_declares_the_key(service):
+    url, _ = service
+    spec = requests.get(f"{url}/docs.json", timeout=30).json()
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["bearerAuth"]["description"]}
+    for path in ("/score_leads", "/score_accounts"):
+        operation = spec["paths"][path]["post"]
+        assert operation["security"] == [{"bearerAuth": []}] and "401" in operation["responses"]
+    assert "security" not in spec["paths"]["/health"]["get"]  # health stays open
+    assert "components" in spec and spec["components"]["schemas"]  # BentoML's schemas are kept
+
+
 def test_score_leads_and_accounts(service, records):
     url, home = service
     response = requests.post(f"{url}/score_leads", json={"leads": records[0]}, headers=AUTH, timeout=60)

@@ -65,14 +65,39 @@ OPEN_PATHS = ("/health", "/ready", "/models", "/livez", "/readyz", "/docs", "/do
 ops = FastAPI(title="b2bscore operations")
 
 
+SECURITY_SCHEME = "bearerAuth"
+_METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def with_security(spec: dict) -> dict:
+    """The OpenAPI spec with the bearer scheme declared on every scoring operation, and its 401 response
+    (BentoML's spec has no place for security schemes yet), so that clients and the /docs page know about the key."""
+    spec.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http", "scheme": "bearer",
+        "description": "The service's API key (B2BSCORE_API_KEY), when it runs with one: 'Authorization: Bearer <key>'."}
+    unauthorised = {"description": "Missing or wrong API key.", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+    for path, item in spec.get("paths", {}).items():
+        if path in OPEN_PATHS or not isinstance(item, dict):
+            continue
+        for method, operation in item.items():
+            if method in _METHODS and isinstance(operation, dict):
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                operation.setdefault("responses", {})["401"] = unauthorised
+    return spec
+
+
 class ApiKeyMiddleware:
-    """Bearer-token authentication for every scoring endpoint; health and docs stay open. Pure ASGI."""
+    """Bearer-token authentication for every scoring endpoint; health and docs stay open; the published OpenAPI
+    spec declares the scheme. Pure ASGI."""
 
     def __init__(self, app, api_key: str | None = None) -> None:
         self.app = app
         self.api_key = api_key
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path") == "/docs.json" and scope.get("method") == "GET":
+            return await self._spec(scope, receive, send)
         key = self.api_key or os.environ.get("B2BSCORE_API_KEY")
         if scope["type"] != "http" or not key or scope.get("path", "") in OPEN_PATHS or scope.get("method") == "OPTIONS":
             return await self.app(scope, receive, send)
@@ -83,6 +108,29 @@ class ApiKeyMiddleware:
         response = JSONResponse({"error": "missing or wrong API key: send 'Authorization: Bearer <key>'"}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
         await response(scope, receive, send)
+
+    async def _spec(self, scope, receive, send):
+        """BentoML's spec, rewritten by ``with_security`` (passed on unchanged when it is not plain JSON)."""
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def capture(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        body, headers = b"".join(chunks), list(start.get("headers", []))
+        encoded = any(name.lower() == b"content-encoding" for name, _ in headers)
+        if start.get("status") == 200 and not encoded:
+            try:
+                body = json.dumps(with_security(json.loads(body))).encode()
+            except ValueError:
+                pass
+        headers = [(n, v) for n, v in headers if n.lower() != b"content-length"] + [(b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": start.get("status", 500), "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _max_batch() -> int:
