@@ -5,6 +5,7 @@ the champions for drift per segment (monitoring), summarise.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -68,11 +69,11 @@ class DemoResult:
                                            zip(top["account_id"], top["icp_fit_score"], top["intent_max"]))),
             *(_segment_rows(self.segments) if self.segments is not None else []),
             *(_score_rows(self.scores) if self.scores is not None else []),
-            *(_monitor_rows(self.monitoring) if self.monitoring is not None else []),
+            *(_monitor_rows(self.monitoring, self.home / "segments") if self.monitoring is not None else []),
         ]
 
 
-def _monitor_rows(run) -> list[tuple[str, str]]:
+def _monitor_rows(run, segments_dir: Path) -> list[tuple[str, str]]:
     result = run.result
     parts = []
     for check in result.tasks:
@@ -86,12 +87,27 @@ def _monitor_rows(run) -> list[tuple[str, str]]:
         rows.append(("alerts", "; ".join(shown) + (f"; and {len(alerting) - 6} more" if len(alerting) > 6 else "")))
     refresh = run.refresh
     if refresh.segment_version:
-        rows.append(("refreshed segments", f"version {refresh.segment_version} (trigger recorded: {refresh.trigger})"))
+        rows.append(("refreshed segments", f"version {refresh.segment_version}{_refresh_changes(segments_dir, refresh.segment_version)}"
+                                           f" (trigger recorded: {refresh.trigger})"))
     for line in refresh.retrained:
         rows.append(("retrained", line))
     for error in refresh.errors:
         rows.append(("refresh failed", error))
     return rows
+
+
+def _refresh_changes(segments_dir: Path, version: str) -> str:
+    """``": Tier 1 482, ...; 360 accounts changed tier since <previous>"`` from the stored version."""
+    from b2bscore.segments.versions import read_manifest
+
+    manifest = read_manifest(segments_dir, version)
+    tiers = ", ".join(f"{tier} {count:,}" for tier, count in dict(manifest.get("tiers") or {}).items())
+    diff = segments_dir / version / "diff.json"
+    moved = ""
+    if diff.is_file() and manifest.get("previous_version"):
+        count = json.loads(diff.read_text(encoding="utf-8")).get("moved_counts", {}).get("tier", 0)
+        moved = f"; {count:,} accounts changed tier since {manifest['previous_version']} (`b2bscore segment-diff`)"
+    return f": {tiers}{moved}" if tiers else moved
 
 
 def _score_rows(result: BatchResult) -> list[tuple[str, str]]:
