@@ -109,3 +109,17 @@ def test_console_script_runs_as_a_real_process(world, tmp_path):
     assert result.returncode == 0, result.stderr
     bad = subprocess.run([str(exe), "validate", str(tmp_path / "missing")], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_demo_refuses_a_home_that_holds_another_world(tmp_path):
+    """`demo --drift` after the main demo in the same home would check the old world's models against the new one."""
+    home = tmp_path / "home"
+    truth = home / "world" / "truth"
+    truth.mkdir(parents=True)
+    (truth / "world.json").write_text('{"config": {"accounts": 2000, "seed": 42, "months": 36, "start": "2023-01-01", '
+                                      '"drift": null, "file_format": "parquet"}}')
+    result = _run("demo", "--drift", "industry_mix", "--home", str(home))
+    assert result.exit_code == 2
+    assert "holds the demo of another world" in result.output and "no drift" in result.output
+    assert "Traceback" not in result.output
+    assert not (home / "mlflow.db").exists()  # refused before anything was written

@@ -15,6 +15,7 @@ import pandas as pd
 
 from b2bscore.data.load import load_dataset
 from b2bscore.data.report import ValidationReport
+from b2bscore.errors import ConfigError
 from b2bscore.features import FeatureConfig, build_features, feature_specs
 from b2bscore.home import ProjectHome
 from b2bscore.io import write_table
@@ -96,6 +97,28 @@ def _monitor_rows(run, segments_dir: Path) -> list[tuple[str, str]]:
     return rows
 
 
+def _check_same_world(home: ProjectHome, config: WorldConfig) -> None:
+    """A home holds one demo world: its registered models and segments were made from it. Running the demo of
+    another world there (e.g. ``--drift`` after the main demo) would check the old world's models against the new
+    one; refuse, naming both, rather than mix them."""
+    record = home.world_dir / "truth" / "world.json"
+    if not record.is_file():
+        return
+    try:
+        before = WorldConfig.model_validate(json.loads(record.read_text(encoding="utf-8"))["config"])
+    except (ValueError, KeyError, TypeError):
+        return  # not a world this version wrote: it is regenerated
+    if before != config:
+        raise ConfigError(f"{home.root} holds the demo of another world ({_describe(before)}), whose models and "
+                          f"segments would be mixed with this one ({_describe(config)}); run it with --home and a new "
+                          f"folder, or delete {home.root}")
+
+
+def _describe(config: WorldConfig) -> str:
+    return (f"{config.accounts:,} accounts, seed {config.seed}, {config.months} months from {config.start}, "
+            + (f"drift {config.drift}" if config.drift else "no drift"))
+
+
 def _refresh_changes(segments_dir: Path, version: str) -> str:
     """``": Tier 1 482, ...; 360 accounts changed tier since <previous>"`` from the stored version."""
     from b2bscore.segments.versions import read_manifest
@@ -166,6 +189,7 @@ def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months:
     notify = progress or (lambda step, fraction: None)
     config = WorldConfig(accounts=accounts, seed=seed, months=months or (DRIFT_DEMO_MONTHS if drift else DEMO_MONTHS),
                          drift=drift, **({"start": DRIFT_DEMO_START} if drift else {}))
+    _check_same_world(home, config)
     world = generate_world(config, home.world_dir, progress=lambda step, f: notify(f"generate: {step}", 0.45 * f))
     notify("validate", 0.45)
     dataset, report = load_dataset(home.world_dir, now=pd.Timestamp(world.end))
