@@ -42,7 +42,6 @@ SHIFTED_SOURCES = ("paid_search", "events")
 TRAIN = {"conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
          "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}}
 FIXED = ("all", "industry", "region", "size_band", "lead_source")
-MIN_ROWS = 50  # MonitorConfig().segments.min_rows
 
 
 def _quiet() -> None:
@@ -181,8 +180,9 @@ _SHORT = {"conversion": "conv", "churn": "churn", "cltv": "cltv"}
 
 def _cell(group: pd.DataFrame) -> str:
     """The worst status of a segment on one date across the models, and which models reached it."""
-    order = ["not_judged", "ok", "warn", "alert"]
-    worst = max(group["status"], key=order.index)
+    from b2bscore.monitoring.result import worst as worst_of
+
+    worst = worst_of(group["status"])
     if worst in ("ok", "not_judged"):
         return worst.replace("_", " ")
     models = ", ".join(_SHORT[t] for t in group.loc[group["status"] == worst, "task"])
@@ -190,6 +190,10 @@ def _cell(group: pd.DataFrame) -> str:
 
 
 def _report_drift(frame: pd.DataFrame) -> None:
+    from b2bscore.monitoring.config import MonitorConfig
+    from b2bscore.monitoring.result import worst
+
+    min_rows = MonitorConfig().segments.min_rows
     fixed = frame[frame["column"].isin(FIXED)]
     dates = sorted(frame["as_of"].unique())
     print("\n#### Touched segments: the worst status over the three models, by check date (drift from 2025-01-01)\n")
@@ -201,18 +205,17 @@ def _report_drift(frame: pd.DataFrame) -> None:
             cells = [_cell(seg[seg["as_of"] == d]) if (seg["as_of"] == d).any() else "-" for d in dates]
             print(f"| {kind} | {seed} | {segment} | {seg['touched_share'].max():.0%} | " + " | ".join(cells) + " |")
     print("\n#### Touched segments by date: alert / warn / ok, worst status over the models (in brackets: of the ok, "
-          f"those with fewer than {MIN_ROWS} current rows, judged on their share only)\n")
+          f"those with fewer than {min_rows} current rows, judged on their share only)\n")
     print("| drift kind | seed | " + " | ".join(dates) + " |")
     print("|---|---:|" + "---|" * len(dates))
-    order = ["not_judged", "ok", "warn", "alert"]
     for (kind, seed), group in fixed.groupby(["kind", "seed"], sort=False):
         touched = group[group["touched_share"] >= 0.5]
-        worst = touched.groupby(["as_of", "segment"]).agg(status=("status", lambda s: max(s, key=order.index)),
+        worst_rows = touched.groupby(["as_of", "segment"]).agg(status=("status", worst),
                                                          rows=("current_rows", "max")).reset_index()
         cells = []
         for d in dates:
-            on = worst[worst["as_of"] == d]
-            small = int(((on["status"] == "ok") & (on["rows"] < MIN_ROWS)).sum())
+            on = worst_rows[worst_rows["as_of"] == d]
+            small = int(((on["status"] == "ok") & (on["rows"] < min_rows)).sum())
             counts = " / ".join(str(int((on["status"] == s).sum())) for s in ("alert", "warn", "ok"))
             cells.append(f"{counts} ({small})" if len(on) else "-")
         print(f"| {kind} | {seed} | " + " | ".join(cells) + " |")

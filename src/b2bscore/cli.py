@@ -545,9 +545,8 @@ def print_monitor_run(run) -> None:
     colour = {"ok": "green", "warn": "yellow", "alert": "bold red", "not_judged": "dim"}
     out.print(f"[bold]Monitoring[/] as of {result.as_of:%Y-%m-%d}: [{colour[result.status]}]{result.status}[/]", highlight=False)
     for check in result.tasks:
-        counts = {s: sum(seg.status == s for seg in check.segments) for s in ("alert", "warn", "ok", "not_judged")}
         out.print(f"{check.task} ({check.model_name} v{check.model_version}, current rows from the {check.source}): "
-                  + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n), highlight=False)
+                  + check.status_summary(), highlight=False)
         for seg in check.segments:
             if seg.status in ("alert", "warn"):
                 out.print(f"  [{colour[seg.status]}]{seg.status}[/] {seg.name}: "

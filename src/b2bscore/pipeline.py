@@ -76,10 +76,7 @@ class DemoResult:
 
 def _monitor_rows(run, segments_dir: Path) -> list[tuple[str, str]]:
     result = run.result
-    parts = []
-    for check in result.tasks:
-        counts = {s: sum(seg.status == s for seg in check.segments) for s in ("alert", "warn", "ok", "not_judged")}
-        parts.append(f"{check.task}: " + ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n))
+    parts = [f"{check.task}: {check.status_summary()}" for check in result.tasks]
     rows = [("monitoring", f"{result.status} ({'; '.join(parts)}) -> {run.folder / 'summary.html'}")]
     alerting = result.segments_with("alert")
     if alerting:
@@ -119,17 +116,25 @@ def _describe(config: WorldConfig) -> str:
             + (f"drift {config.drift}" if config.drift else "no drift"))
 
 
+def _tier_text(tier_counts: dict) -> str:
+    return ", ".join(f"{tier} {count:,}" for tier, count in tier_counts.items())
+
+
+def _moved_text(count: int, previous: str) -> str:
+    return f"; {count:,} accounts changed tier since {previous} (`b2bscore segment-diff`)"
+
+
 def _refresh_changes(segments_dir: Path, version: str) -> str:
     """``": Tier 1 482, ...; 360 accounts changed tier since <previous>"`` from the stored version."""
     from b2bscore.segments.versions import read_manifest
 
     manifest = read_manifest(segments_dir, version)
-    tiers = ", ".join(f"{tier} {count:,}" for tier, count in dict(manifest.get("tiers") or {}).items())
+    tiers = _tier_text(dict(manifest.get("tiers") or {}))
     diff = segments_dir / version / "diff.json"
     moved = ""
     if diff.is_file() and manifest.get("previous_version"):
         count = json.loads(diff.read_text(encoding="utf-8")).get("moved_counts", {}).get("tier", 0)
-        moved = f"; {count:,} accounts changed tier since {manifest['previous_version']} (`b2bscore segment-diff`)"
+        moved = _moved_text(count, str(manifest["previous_version"]))
     return f": {tiers}{moved}" if tiers else moved
 
 
@@ -140,14 +145,13 @@ def _score_rows(result: BatchResult) -> list[tuple[str, str]]:
 
 
 def _segment_rows(result: SegmentJobResult) -> list[tuple[str, str]]:
-    tiers = ", ".join(f"{tier} {count:,}" for tier, count in result.tier_counts().items())
     clustering = result.segmentation.assignments.clustering
     scores = ("fit and behaviour only (no champion models)" if result.fallback
               else "scores of " + ", ".join(f"{t} v{v}" for t, v in result.used_models.items()))
-    moved = "" if result.diff is None else (f"; {result.diff.moved_counts.get('tier', 0):,} accounts changed tier "
-                                            f"since {result.previous_version} (`b2bscore segment-diff`)")
+    moved = "" if result.diff is None else _moved_text(result.diff.moved_counts.get("tier", 0), result.previous_version)
     return [
-        ("segments", f"version {result.version}: {tiers}; {clustering.k} data-driven segments; {scores}{moved}"),
+        ("segments", f"version {result.version}: {_tier_text(result.tier_counts())}; {clustering.k} data-driven "
+                     f"segments; {scores}{moved}"),
         ("ranked accounts", str(result.version_dir / "ranked_accounts.csv")),
         ("segment summary", str(result.version_dir / "summary.html")),
     ]

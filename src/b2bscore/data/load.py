@@ -6,6 +6,7 @@ check values, check references — so whatever ``validate_data`` accepts, ``load
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -23,13 +24,13 @@ from b2bscore.errors import DataError
 def validate_data(data_dir: Path, mapping: MappingConfig | None = None, *,
                   now: pd.Timestamp | None = None) -> ValidationReport:
     """Check every table in ``data_dir`` against the contract; ``now`` (UTC) defaults to the current time."""
-    return read_data(data_dir, mapping, now=_resolve_now(now))[1]
+    return read_data(data_dir, mapping, now=resolve_now(now))[1]
 
 
 def load_dataset(data_dir: Path, mapping: MappingConfig | None = None, *,
                  now: pd.Timestamp | None = None) -> tuple[Dataset, ValidationReport]:
     """Load ``data_dir`` into a canonical :class:`Dataset`; raise :class:`DataError` (the rendered errors) unless ok."""
-    frames, report = read_data(data_dir, mapping, now=_resolve_now(now))
+    frames, report = read_data(data_dir, mapping, now=resolve_now(now))
     if not report.ok:
         raise DataError(f"the data in {data_dir} violates the data contract:\n"
                         + report.render(severities=("error",)))
@@ -84,7 +85,7 @@ def _finish(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _resolve_now(now: pd.Timestamp | None) -> pd.Timestamp:
+def resolve_now(now: datetime | pd.Timestamp | None = None) -> pd.Timestamp:
     """``now`` as a timezone-naive UTC timestamp; the current time only when not given."""
     stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp

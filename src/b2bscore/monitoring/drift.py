@@ -94,6 +94,7 @@ def _check_slice(piece: Slice, reference: pd.DataFrame, current: pd.DataFrame, m
                  kind: str, schema: FeatureSchema, config: MonitorConfig, totals: tuple[int, int],
                  windows: np.ndarray | None, kinds: dict[str, str]) -> SegmentResult:
     seg = config.segments
+    assigned = piece.column in ASSIGNMENT_COLUMNS  # a tier or data-driven segment: membership is today's
     ref, cur = reference.iloc[piece.reference], current.iloc[piece.current]
     mat = matured.iloc[piece.matured] if matured is not None else None
     notes: list[str] = []
@@ -114,12 +115,12 @@ def _check_slice(piece: Slice, reference: pd.DataFrame, current: pd.DataFrame, m
                      f"(at least {seg.min_rows} and {seg.min_reference_rows} needed)")
     # a tier or data-driven segment is assigned today, from today's scores and behaviour: how many of the reference
     # rows' accounts are in it today says nothing about a market move (customers now were prospects then)
-    if (piece.column != OVERALL and piece.column not in ASSIGNMENT_COLUMNS and len(ref) >= seg.min_reference_rows
+    if (piece.column != OVERALL and not assigned and len(ref) >= seg.min_reference_rows
             and totals[1] >= seg.min_rows):
         share = segment_share(_accounts(ref), totals[0], _accounts(cur), totals[1],  # also when it (nearly) vanished
                               window_shares=_window_shares(reference, piece.reference, windows))
     performance = None
-    if piece.column in ASSIGNMENT_COLUMNS:
+    if assigned:
         mat = None  # today's tier of an account depends on what happened since: a customer now did not churn then
     elif mat is not None and len(mat) >= seg.min_rows:
         performance = _performance(ref, mat, kind=kind, min_outcomes=seg.min_outcomes)
@@ -130,7 +131,7 @@ def _check_slice(piece: Slice, reference: pd.DataFrame, current: pd.DataFrame, m
                              "not_judged", (), tuple(notes))
     status, findings = judge(features, score, performance, key_features=schema.key, rules=config.rules,
                              p_value=config.drift.p_value, share=share)
-    if piece.column in ASSIGNMENT_COLUMNS and status == "alert":
+    if assigned and status == "alert":
         findings = tuple(replace(f, level="warn") for f in findings)
         status = "warn"
         notes.append(f"capped at warn: an account's {piece.column} today comes from its scores and behaviour today, so "

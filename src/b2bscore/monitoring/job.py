@@ -14,14 +14,14 @@ import shutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from b2bscore.champions import load_champions
 from b2bscore.data.dataset import Dataset
-from b2bscore.data.load import load_dataset
+from b2bscore.data.load import load_dataset, resolve_now
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import DataError
 from b2bscore.home import ProjectHome
@@ -75,11 +75,6 @@ def resolve_as_of(data: Dataset, as_of: pd.Timestamp | None) -> pd.Timestamp:
     return moment
 
 
-def _utc_naive(moment: datetime | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(moment)
-    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
-
-
 def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = MonitorConfig(),
                 as_of: pd.Timestamp | None = None, now: datetime | None = None, dry_run: bool = False,
                 mapping: MappingConfig | None = None, progress: Progress | None = None,
@@ -92,7 +87,7 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
     replace the real segment job, training job and back-off wait (tests, dry runs of other systems).
     """
     notify = progress or (lambda step, fraction: None)
-    checked_at = _utc_naive(now or datetime.now(timezone.utc))
+    checked_at = resolve_now(now)
     client = activate(resolve_tracking(home))
     champions = {t: c for t, c in load_champions(client).items() if t in config.tasks}
     if not champions:

@@ -120,6 +120,11 @@ class TaskCheck:
     def overall(self) -> SegmentResult:
         return self.segments[0]
 
+    def status_summary(self) -> str:
+        """``"1 alert, 2 warn, 27 ok, 1 not judged"``: how many segments reached each status, worst first."""
+        counts = {s: sum(seg.status == s for seg in self.segments) for s in reversed(STATUSES)}
+        return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "task": self.task, "model": self.model_name, "version": self.model_version, "run_id": self.run_id,
