@@ -72,3 +72,18 @@ def copy_home(source, target: Path):
     shutil.copytree(source.root, target, ignore=shutil.ignore_patterns("mlartifacts"))
     (target / "mlartifacts").symlink_to(source.root / "mlartifacts")
     return ProjectHome(target)
+
+
+def _hypothesis_profiles() -> None:
+    """``HYPOTHESIS_PROFILE=planted-faults`` (set by scripts/planted_faults.py): report the first failing example
+    without shrinking it, so that a planted fault is reported in seconds."""
+    import os
+
+    from hypothesis import Phase, settings
+
+    settings.register_profile("planted-faults", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+    if os.environ.get("HYPOTHESIS_PROFILE"):
+        settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+
+
+_hypothesis_profiles()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from b2bscore.cli import app
@@ -43,10 +44,39 @@ def test_generate_validate_features(world, tmp_path):
     assert (pd.to_datetime(lead_frame["as_of"]) == pd.Timestamp("2023-10-01")).all() and "lead_seniority" in lead_frame
 
 
+def _commands(command, path: tuple[str, ...] = ()):
+    """Every command of the app, groups and their sub-commands included, as (path of names, click command).
+
+    Duck-typed (``.commands``, ``param_type_name``): Typer may bring its own copy of click."""
+    yield path, command
+    if getattr(command, "commands", None):
+        for name, sub in sorted(command.commands.items()):
+            yield from _commands(sub, (*path, name))
+
+
 def test_every_command_has_help():
-    for command in ([], ["generate"], ["validate"], ["features"], ["demo"]):
-        result = _run(*command, "--help")
-        assert result.exit_code == 0 and "Usage" in result.output
+    """Enumerated from the Typer app itself, so a new command or sub-command is covered without editing this test."""
+    found = list(_commands(typer.main.get_command(app)))
+    names = {" ".join(path) for path, _ in found}
+    assert {"", "generate", "validate", "features", "train", "score", "serve", "segment", "monitor", "demo", "models",
+            "models list", "models promote", "models rollback", "runs", "runs compare"} <= names, names
+    for path, command in found:
+        result = _run(*path, "--help")
+        shown = " ".join(result.output.split())
+        assert result.exit_code == 0 and "Usage" in result.output, (path, result.output)
+        assert "Traceback" not in result.output
+        summary = " ".join((command.help or "").split(".")[0].split())
+        assert summary and summary[:60] in shown, (path, summary, result.output)
+        for param in command.params:
+            if getattr(param, "hidden", False):
+                continue
+            if param.param_type_name == "argument":
+                assert param.name in result.output, (path, param.name, result.output)
+            else:
+                for option in (*param.opts, *param.secondary_opts):
+                    assert option in result.output, (path, option, result.output)
+        for name in getattr(command, "commands", None) or ():
+            assert name in result.output, (path, name, result.output)
 
 
 @pytest.mark.parametrize(

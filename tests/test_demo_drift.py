@@ -52,12 +52,31 @@ def test_drift_demo_refreshes_the_segmentation_with_its_trigger(drift_demo):
 
 
 def test_drift_demo_retrains_into_challengers_only(drift_demo):
+    from b2bscore.training.registry import MODEL_NAMES
     from b2bscore.training.tracking import activate, resolve_tracking
 
     root, result = drift_demo
     client = activate(resolve_tracking(ProjectHome(root)))
-    conversion = client.get_registered_model("b2bscore-conversion")
-    assert str(conversion.aliases["champion"]) == "1"  # trained before the drift; a retrained version never replaces it
-    retrained = client.get_model_version("b2bscore-conversion", "2")
-    assert retrained.tags["trigger"].startswith("drift alert")
+    (run,) = (root / "monitoring" / "runs").glob("*/summary.json")
+    alerting = {key.split("/", 1)[0] for key in json.loads(run.read_text())["alerts"]}
+    assert "conversion" in alerting
+    retrained_tasks = set()
+    for task, name in MODEL_NAMES.items():
+        model = client.get_registered_model(name)
+        # trained before the drift; a retrained version never replaces it
+        assert str(model.aliases["champion"]) == "1", (task, model.aliases)
+        pre_drift = client.get_model_version(name, "1")
+        assert "trigger" not in pre_drift.tags and pre_drift.tags["decision"] == "champion"
+        versions = sorted((v for v in client.search_model_versions(f"name='{name}'") if str(v.version) != "1"),
+                          key=lambda v: int(v.version))
+        for version in versions:  # every retrained version: tagged with the drift trigger, and not the champion
+            trigger = version.tags["trigger"]
+            assert trigger.startswith("drift alert (b2bscore monitor, as of 2026-01-01)"), (task, version.tags)
+            assert version.tags["decision"] == "challenger", (task, version.tags)
+            assert "champion" not in version.aliases, (task, version.aliases)
+            assert client.get_run(version.run_id).data.tags["b2bscore.trigger"] == trigger
+            retrained_tasks.add(task)
+        assert len(versions) == (1 if task in alerting else 0), (task, alerting, [v.version for v in versions])
+    assert retrained_tasks == alerting  # the alerting models, and only they, were retrained once
     assert "retrained" in result.output and "(challenger)" in result.output
+    assert "(champion)" not in result.output

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 from b2bscore.training import plots
-from b2bscore.training.evaluate import (classification_metrics, expected_calibration_error, lift_table,
+from b2bscore.training.evaluate import (_wilson, classification_metrics, expected_calibration_error, lift_table,
                                         metrics_by_segment, regression_metrics, reliability_curve)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -206,3 +206,22 @@ def test_each_plot_writes_a_png_into_a_new_folder(tmp_path):
     ]
     assert written == [out / "reliability.png", out / "lift.png", out / "importance.png", out / "deciles.png"]
     assert all(_is_png(path) for path in written)
+
+
+@pytest.mark.parametrize("n", [6, 11, 21, 22, 27])
+def test_wilson_interval_holds_the_rate_of_an_all_positive_or_all_negative_bin(n):
+    """At rate 1 (or 0) floating point put the bound a hair on the wrong side of the rate (0.9999999999999999 < 1),
+    which made the reliability plot's error bar negative and crashed training on a strong model."""
+    lower, upper = _wilson(np.array([float(n), 0.0]), np.array([float(n), float(n)]))
+    assert upper[0] == 1.0 and lower[1] == 0.0
+    assert (lower <= np.array([1.0, 0.0])).all() and (upper >= np.array([1.0, 0.0])).all()
+
+
+def test_reliability_plot_of_a_bin_with_only_positives(tmp_path):
+    # 60 rows, 10 bins of 6: the top bin's rows are all positive, the bottom bin's all negative
+    p = np.linspace(0.01, 0.99, 60)
+    y = np.r_[np.zeros(6), np.tile([0, 1], 24), np.ones(6)]
+    curve = reliability_curve(y, p)
+    assert curve["observed_rate"].iloc[-1] == 1.0 and curve["observed_rate"].iloc[0] == 0.0
+    assert ((curve["lower"] <= curve["observed_rate"]) & (curve["observed_rate"] <= curve["upper"])).all()
+    assert _is_png(plots.plot_reliability(curve, tmp_path / "reliability.png"))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b2bscore.data.contract import ACTIVITY_TYPES
+from b2bscore.data.contract import ACTIVITY_TYPES, TABLES
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import ConfigError, DataError, MissingTableError
 from b2bscore.features import FeatureConfig, IcpConfig, IcpRule, build_features, feature_specs
@@ -145,7 +145,8 @@ def test_lead_as_of_before_creation_is_rejected():
 
 # --- the leakage property: nothing at or after as_of can change a feature ----------------
 
-_offsets = st.integers(min_value=0, max_value=400 * 24 * 60)  # minutes at or after as_of
+# minutes at or after as_of; exactly 0 (an event at as_of itself, the boundary) is drawn often on purpose
+_offsets = st.one_of(st.just(0), st.integers(min_value=0, max_value=400 * 24 * 60))
 _accounts = st.sampled_from(["A1", "A2", "A3"])
 
 
@@ -200,3 +201,262 @@ def test_leakage_check_would_catch_an_event_inside_the_window():
     appended = dataclasses.replace(data, activities=pd.concat([data.activities, extra], ignore_index=True))
     assert row(build_features(appended, as_of=AS_OF), "A3")["web_visit_7d"] == 1
     assert np.isclose(row(build_features(appended, as_of=AS_OF), "A3")["days_since_last_activity"], 1 / 86400)
+
+
+# --- facts known later than their row's own time -----------------------------------------
+# Some facts of a row dated before as_of become known only at or after as_of: an intent week's
+# score (known once the week ends), an opportunity's outcome (known at closed_at), a technology
+# being dropped (known at last_seen_at). Each property compares the data with such a row to the
+# data as it stood at as_of; each guard shows the same comparison does see the fact once it is
+# known strictly before as_of, so the property cannot pass vacuously.
+
+_DAY = 24 * 60  # minutes
+# minutes strictly before as_of; 1 (the latest moment a row can be dated) is drawn often on purpose
+_minutes_before = st.one_of(st.just(1), st.integers(min_value=1, max_value=400 * _DAY))
+_leads_or_none = st.sampled_from(["L1", "L2", "L3", None])
+_LEADS_AT_AS_OF = pd.DataFrame({"lead_id": ["L1", "L2", "L3"], "as_of": [AS_OF] * 3})
+# (technology, category): legacy, competitor, modern, complementary, plain and an unknown category
+_TECHNOLOGIES = st.sampled_from([("sap_ecc", "erp"), ("rivalscore", "marketing_automation"), ("aws", "cloud"),
+                                 ("salesforce", "crm"), ("snowflake", "data_warehouse"), ("segment", "analytics"),
+                                 ("okta", "security"), ("zoom", "video_conferencing")])
+_INTENT_TOPICS = st.sampled_from(["lead_scoring", "data_integration", "sales_analytics", "crm_migration", "cloud_security"])
+_amounts = st.one_of(st.just(np.nan), st.integers(0, 10**6).map(float))
+
+
+def _at(minutes: int) -> pd.Timestamp:
+    return AS_OF + pd.Timedelta(minutes=minutes)
+
+
+def _times(values) -> pd.Series:
+    return pd.Series(list(values), dtype="datetime64[ns]")
+
+
+def _with_rows(data: Dataset, **frames: pd.DataFrame) -> Dataset:
+    return dataclasses.replace(data, **{name: pd.concat([data.table(name), frame], ignore_index=True)
+                                        for name, frame in frames.items()})
+
+
+def _features(data: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Account features of every account and lead features of L1-L3, all as of AS_OF."""
+    return build_features(data, as_of=AS_OF), build_features(data, _LEADS_AT_AS_OF, entity="lead")
+
+
+def _assert_same_features(left: Dataset, right: Dataset) -> None:
+    for a, b in zip(_features(left), _features(right)):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def _same_features(left: Dataset, right: Dataset) -> bool:
+    try:
+        _assert_same_features(left, right)
+    except AssertionError:
+        return False
+    return True
+
+
+@st.composite
+def weeks_in_progress(draw) -> pd.DataFrame:
+    """Intent weeks that started before as_of but end at or after it (7 days exactly: ends at as_of)."""
+    started = st.one_of(st.just(7 * _DAY), st.integers(min_value=1, max_value=7 * _DAY))  # minutes before as_of
+    rows = draw(st.lists(st.tuples(_accounts, started, _INTENT_TOPICS, st.integers(0, 100)), min_size=1, max_size=4,
+                         unique_by=lambda r: (r[0], r[1], r[2])))
+    return pd.DataFrame({"account_id": [r[0] for r in rows], "week_start": _times(_at(-r[1]) for r in rows),
+                         "topic": [r[2] for r in rows], "score": [float(r[3]) for r in rows]})
+
+
+@st.composite
+def deals_closing_later(draw) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Opportunities created before as_of and won or lost at or after it; and the same deals still open."""
+    n = draw(st.integers(1, 3))
+    closed = pd.DataFrame({
+        "opportunity_id": [f"O{10 + i}" for i in range(n)],
+        "account_id": [draw(_accounts) for _ in range(n)],
+        "lead_id": [draw(_leads_or_none) for _ in range(n)],
+        "created_at": _times(_at(-draw(_minutes_before)) for _ in range(n)),
+        "closed_at": _times(_at(draw(_offsets)) for _ in range(n)),
+        "stage": [draw(st.sampled_from(["won", "lost"])) for _ in range(n)],
+        "amount": [draw(_amounts) for _ in range(n)],
+    })
+    still_open = closed.assign(closed_at=_times([pd.NaT] * n), stage="open")
+    return closed, still_open
+
+
+@st.composite
+def techs_dropped_later(draw) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Technologies first seen before as_of and last seen at or after it; and the same rows still in use."""
+    n = draw(st.integers(1, 3))
+    techs = [draw(_TECHNOLOGIES) for _ in range(n)]
+    dropped = pd.DataFrame({
+        "account_id": [draw(_accounts) for _ in range(n)],
+        "technology": [t for t, _ in techs],
+        "category": [c for _, c in techs],
+        "first_seen_at": _times(_at(-draw(_minutes_before)) for _ in range(n)),
+        "last_seen_at": _times(_at(draw(_offsets)) for _ in range(n)),
+    })
+    return dropped, dropped.assign(last_seen_at=_times([pd.NaT] * n))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(weeks=weeks_in_progress())
+def test_an_intent_week_not_yet_ended_at_as_of_changes_no_feature(weeks):
+    data = tiny_dataset()
+    _assert_same_features(_with_rows(data, intent=weeks), data)
+
+
+def test_intent_check_would_catch_a_week_that_ended_before_as_of():
+    """Guard: a week ending one minute before as_of is known and changes the intent features."""
+    data = tiny_dataset()
+    week = pd.DataFrame({"account_id": ["A3"], "week_start": _times([_at(-7 * _DAY)]), "topic": ["data_integration"],
+                         "score": [70.0]})
+    ended = week.assign(week_start=_times([_at(-7 * _DAY - 1)]))
+    assert row(_features(_with_rows(data, intent=week))[0], "A3")["intent_max"] == 0
+    assert row(_features(_with_rows(data, intent=ended))[0], "A3")["intent_max"] == 70
+    assert not _same_features(_with_rows(data, intent=ended), data)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deals=deals_closing_later())
+def test_a_deal_closed_at_or_after_as_of_looks_still_open(deals):
+    closed, still_open = deals
+    data = tiny_dataset()
+    _assert_same_features(_with_rows(data, opportunities=closed), _with_rows(data, opportunities=still_open))
+
+
+@pytest.mark.parametrize(("stage", "counted"), [("won", "won_deals"), ("lost", "lost_deals")])
+def test_deal_check_would_catch_a_deal_closed_before_as_of(stage, counted):
+    """Guard: the same deal closed one minute before as_of is known as won/lost and no longer open."""
+    data = tiny_dataset()
+    closed = pd.DataFrame({"opportunity_id": ["O10"], "account_id": ["A3"], "lead_id": [None],
+                           "created_at": _times([_at(-30 * _DAY)]), "closed_at": _times([_at(-1)]),
+                           "stage": [stage], "amount": [5000.0]})
+    still_open = closed.assign(closed_at=_times([pd.NaT]), stage="open")
+    a3_closed = row(_features(_with_rows(data, opportunities=closed))[0], "A3")
+    a3_open = row(_features(_with_rows(data, opportunities=still_open))[0], "A3")
+    assert (a3_closed[counted], a3_closed["open_opportunities"]) == (1, 0)
+    assert (a3_open[counted], a3_open["open_opportunities"]) == (0, 1)
+    assert a3_closed["won_amount_total"] == (5000 if stage == "won" else 0)
+    assert not _same_features(_with_rows(data, opportunities=closed), _with_rows(data, opportunities=still_open))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(techs=techs_dropped_later())
+def test_a_technology_dropped_at_or_after_as_of_looks_still_in_use(techs):
+    dropped, in_use = techs
+    data = tiny_dataset()
+    _assert_same_features(_with_rows(data, technographics=dropped), _with_rows(data, technographics=in_use))
+
+
+def test_tech_check_would_catch_a_drop_before_as_of():
+    """Guard: the same technology last seen one minute before as_of is known as dropped."""
+    data = tiny_dataset()
+    dropped = pd.DataFrame({"account_id": ["A3"], "technology": ["aws"], "category": ["cloud"],
+                            "first_seen_at": _times([_at(-30 * _DAY)]), "last_seen_at": _times([_at(-1)])})
+    in_use = dropped.assign(last_seen_at=_times([pd.NaT]))
+    a3_dropped = row(_features(_with_rows(data, technographics=dropped))[0], "A3")
+    a3_in_use = row(_features(_with_rows(data, technographics=in_use))[0], "A3")
+    assert (a3_dropped["tech_total_count"], a3_dropped["tech_dropped_90d"]) == (0, 1)
+    assert (a3_in_use["tech_total_count"], a3_in_use["tech_dropped_90d"]) == (1, 0)
+    assert not _same_features(_with_rows(data, technographics=dropped), _with_rows(data, technographics=in_use))
+
+
+# --- features agree with Dataset.known_before, the definition of what is known before a moment -----
+
+_anytime = st.one_of(st.sampled_from([-1, 0, 1]), st.integers(min_value=-400 * _DAY, max_value=400 * _DAY))  # minutes from as_of
+_after = st.one_of(st.just(0), st.integers(min_value=0, max_value=400 * _DAY))  # minutes after an earlier time
+
+
+@st.composite
+def mixed_history(draw) -> dict[str, pd.DataFrame]:
+    """Rows of every dated table on both sides of as_of, with closings and drops before, at and after it.
+
+    Activities may refer to the generated leads (L10, L11), which may be created after as_of: a CRM can attribute
+    an earlier visit to a lead created later.
+    """
+    def n() -> int:
+        return draw(st.integers(0, 3))
+
+    k = n()
+    activities = pd.DataFrame({
+        "account_id": [draw(_accounts) for _ in range(k)],
+        "lead_id": [draw(st.sampled_from(["L1", "L2", "L3", "L10", "L11", None])) for _ in range(k)],
+        "occurred_at": _times(_at(draw(_anytime)) for _ in range(k)),
+        "activity_type": [draw(st.sampled_from([*ACTIVITY_TYPES, "chat_message"])) for _ in range(k)],
+        "topic": [None] * k, "value": [float(draw(st.integers(0, 500))) for _ in range(k)]})
+    k = n()
+    intent = pd.DataFrame({"account_id": [draw(_accounts) for _ in range(k)],
+                           "week_start": _times(_at(draw(_anytime)) for _ in range(k)),
+                           "topic": [draw(_INTENT_TOPICS) for _ in range(k)],
+                           "score": [float(draw(st.integers(0, 100))) for _ in range(k)]})
+    k = n()
+    first_seen = [draw(_anytime) for _ in range(k)]
+    last_seen = [None if m is None else f + m for f, m in zip(first_seen, [draw(st.none() | _after) for _ in range(k)])]
+    techs = [draw(_TECHNOLOGIES) for _ in range(k)]
+    technographics = pd.DataFrame({
+        "account_id": [draw(_accounts) for _ in range(k)], "technology": [t for t, _ in techs],
+        "category": [c for _, c in techs], "first_seen_at": _times(_at(f) for f in first_seen),
+        "last_seen_at": _times(pd.NaT if m is None else _at(m) for m in last_seen)})
+    k = n()
+    revenue = pd.DataFrame({"account_id": [draw(_accounts) for _ in range(k)],
+                            "invoice_at": _times(_at(draw(_anytime)) for _ in range(k)),
+                            "amount": [float(draw(st.integers(0, 10**6))) for _ in range(k)]})
+    k = n()
+    leads = pd.DataFrame({"lead_id": [f"L{10 + i}" for i in range(k)], "account_id": [draw(_accounts) for _ in range(k)],
+                          "created_at": _times(_at(draw(_anytime)) for _ in range(k)),
+                          "source": ["events"] * k, "job_title": [draw(st.sampled_from(["CEO", "Analyst", None])) for _ in range(k)],
+                          "buying_role": [draw(st.sampled_from(["decider", "user", None])) for _ in range(k)]})
+    # always one deal won after as_of, so that known_before has something to hide
+    created = [-draw(_minutes_before)] + [draw(_anytime) for _ in range(n())]
+    open_for = [draw(st.none() | _after) for _ in created[1:]]  # minutes until closed; None: still open
+    closed = [draw(_offsets)] + [None if m is None else c + m for c, m in zip(created[1:], open_for)]
+    stages = ["won"] + [("open" if c is None else draw(st.sampled_from(["won", "lost"]))) for c in closed[1:]]
+    opportunities = pd.DataFrame({
+        "opportunity_id": [f"O{10 + i}" for i in range(len(created))],
+        "account_id": [draw(_accounts) for _ in created], "lead_id": [draw(_leads_or_none) for _ in created],
+        "created_at": _times(_at(c) for c in created), "closed_at": _times(pd.NaT if c is None else _at(c) for c in closed),
+        "stage": stages, "amount": [draw(_amounts) for _ in created]})
+    return {"activities": activities, "intent": intent, "technographics": technographics, "revenue": revenue,
+            "leads": leads, "opportunities": opportunities}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(extra=mixed_history())
+def test_features_only_read_what_known_before_keeps(extra):
+    full = _with_rows(tiny_dataset(), **extra)
+    known = full.known_before(AS_OF)
+    pd.testing.assert_frame_equal(build_features(full, as_of=AS_OF), build_features(known, as_of=AS_OF))
+    leads = full.leads.loc[full.leads["created_at"] < AS_OF, ["lead_id"]].assign(as_of=AS_OF)
+    pd.testing.assert_frame_equal(build_features(full, leads, entity="lead"), build_features(known, leads, entity="lead"))
+    # Guard: known_before did hide something that matters once it is known (at least the deal won at or after as_of).
+    later = AS_OF + pd.Timedelta(days=401)
+    assert build_features(full, as_of=later)["won_deals"].sum() > build_features(known, as_of=later)["won_deals"].sum()
+
+
+_KNOWN_FROM_PROPERTIES = {
+    ("activities", "occurred_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
+    ("intent", "week_start"): test_an_intent_week_not_yet_ended_at_as_of_changes_no_feature,
+    ("technographics", "first_seen_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
+    ("technographics", "last_seen_at"): test_a_technology_dropped_at_or_after_as_of_looks_still_in_use,
+    ("leads", "created_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
+    ("opportunities", "created_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
+    ("opportunities", "closed_at"): test_a_deal_closed_at_or_after_as_of_looks_still_open,
+    ("revenue", "invoice_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
+}
+
+
+def test_every_time_column_of_the_contract_has_a_leakage_property():
+    """A new datetime column in the contract needs its own "known from" property above."""
+    columns = {(t.name, c.name) for t in TABLES.values() for c in t.columns if c.kind == "datetime"}
+    assert columns == set(_KNOWN_FROM_PROPERTIES)
+    assert {(name, t.time_column) for name, t in TABLES.items() if t.time_column} <= set(_KNOWN_FROM_PROPERTIES)
+
+
+def test_a_lead_created_at_or_after_as_of_does_not_count_as_engaged():
+    """An activity attributed (later, by the CRM) to a lead created at or after as_of does not count that lead."""
+    data = tiny_dataset()
+    visit = pd.DataFrame({"account_id": ["A3"], "lead_id": ["L9"], "occurred_at": _times([_at(-_DAY)]),
+                          "activity_type": ["web_visit"], "topic": [None], "value": [1.0]})
+    lead = pd.DataFrame({"lead_id": ["L9"], "account_id": ["A3"], "created_at": _times([_at(2 * _DAY)]),
+                         "source": ["events"], "job_title": ["CEO"], "buying_role": ["decider"]})
+    full = _with_rows(data, activities=visit, leads=lead)
+    a3 = row(build_features(full, as_of=AS_OF), "A3")
+    assert (a3["engaged_leads_90d"], a3["engaged_roles_90d"]) == (0, 0)  # as in full.known_before(AS_OF)

@@ -79,7 +79,10 @@ def test_churn_labels_mark_customers_whose_revenue_stops_within_the_horizon():
     assert rows[("A1", T("2023-01-01"))] == 0
     assert rows[("A2", T("2023-04-01"))] == 1  # last invoice 2023-08-01, within 180 days
     assert rows[("A2", T("2023-01-01"))] == 0  # still paying 180 days later (2023-07-01 .. 09-29 has invoices)
-    assert ("A2", T("2023-10-01")) not in rows.index or rows[("A2", T("2023-10-01"))] == 1
+    # invoiced 2023-08-01, inside the 90-day lookback [2023-07-03, 2023-10-01): still a customer, and one that stopped
+    assert ("A2", T("2023-10-01")) in rows.index
+    assert rows[("A2", T("2023-10-01"))] == 1
+    assert ("A2", T("2023-11-01")) not in rows.index  # 2023-08-01 is 92 days before: outside the lookback
     assert ("A2", T("2024-01-01")) not in rows.index  # no longer a customer
     a3 = labels.rows.query("account_id == 'A3'")
     assert a3["as_of"].max() == T("2022-07-01") and (a3["label"] == 1).all()  # last invoice 2022-05-01

@@ -117,6 +117,23 @@ def test_rules_give_the_worst_level_and_say_why():
     assert status == "alert" and findings[0].rule == "calibration_gap" and "realised" in findings[0].text
 
 
+def test_a_segment_whose_share_of_the_accounts_changed_is_judged_by_the_share_rule():
+    rules = RulesConfig()  # segment_share: warn at x1.5, alert at x2 (either way), counted from |z| >= min_z
+    quiet = tuple(_drift(f"f{i}", 0.05, 0.5) for i in range(10))
+    doubled = segment_share(100, 1000, 200, 1000)
+    status, findings = judge(quiet, None, None, key_features=(), rules=rules, p_value=0.001, share=doubled)
+    assert status == "alert" and [f.rule for f in findings] == ["segment_share"]
+    assert "from 10.0% to 20.0% (x2.00" in findings[0].text
+    grown = segment_share(1000, 10000, 1600, 10000)  # x1.6 on many accounts: a warning
+    assert judge(quiet, None, None, key_features=(), rules=rules, p_value=0.001, share=grown)[0] == "warn"
+    halved = segment_share(2000, 10000, 1000, 10000)
+    assert judge(quiet, None, None, key_features=(), rules=rules, p_value=0.001, share=halved)[0] == "alert"
+    noise = segment_share(2, 100, 4, 100)  # x2 on a handful of accounts: not significant
+    assert judge(quiet, None, None, key_features=(), rules=rules, p_value=0.001, share=noise) == ("ok", ())
+    new = judge(quiet, None, None, key_features=(), rules=rules, p_value=0.001, share=segment_share(0, 1000, 100, 1000))
+    assert new[0] == "alert" and "a new segment: 10.0%" in new[1][0].text
+
+
 def _frames(seed: int, *, drift_healthcare: bool):
     """Reference and current rows of a toy model: x drives the score; healthcare's x jumps when drifted."""
     rng = np.random.default_rng(seed)

@@ -73,8 +73,7 @@ def test_first_is_champion_then_only_a_winner_by_the_margin(store):
     win = _register(store, 0.60, margin=0.01, name=name)
     assert win.promoted and win.champion_version == first.version
     assert str(client.get_model_version_by_alias(name, "champion").version) == win.version
-    with pytest.raises(Exception):
-        client.get_model_version_by_alias(name, "challenger")  # the challenger won: the alias moved on
+    assert "challenger" not in client.get_registered_model(name).aliases  # the challenger won: the alias moved on
 
 
 def test_without_auto_promotion_a_winner_stays_challenger(store):
@@ -86,6 +85,18 @@ def test_without_auto_promotion_a_winner_stays_challenger(store):
     assert not win.promoted and "beats champion v1" in win.reason and "stays challenger" in win.reason
     assert str(client.get_model_version_by_alias(name, "champion").version) == first.version
     assert str(client.get_model_version_by_alias(name, "challenger").version) == win.version
+
+
+def test_an_exact_tie_keeps_the_champion_in_either_direction(store):
+    client = store[0]
+    assert not reg.PromotionPolicy("test_pr_auc").wins(0.7, 0.7) and not reg.PromotionPolicy("test_brier").wins(0.3, 0.3)
+    for metric in ("test_pr_auc", "test_brier"):
+        name = f"b2bscore-tie-{metric.removeprefix('test_')}"
+        first = _register(store, 0.5, metric=metric, name=name)
+        tie = _register(store, 0.5, metric=metric, name=name)
+        assert not tie.promoted and "does not beat champion v1" in tie.reason, (metric, tie.reason)
+        assert str(client.get_model_version_by_alias(name, "champion").version) == first.version
+        assert str(client.get_model_version_by_alias(name, "challenger").version) == tie.version
 
 
 def test_a_lower_is_better_metric_promotes_the_smaller_value(store):
@@ -128,6 +139,38 @@ def test_failed_decision_deletes_the_version_and_restores_aliases(store, monkeyp
     versions = [str(v.version) for v in client.search_model_versions(f"name='{name}'")]
     assert versions == [first.version]
     assert str(client.get_model_version_by_alias(name, "champion").version) == first.version
+
+
+@pytest.mark.parametrize("failing", ["champion move", "challenger removal"])
+def test_a_failure_after_the_aliases_moved_puts_them_back(store, monkeypatch, failing):
+    """The winner's registration fails once an alias already points at it: both aliases return to their versions."""
+    client = store[0]
+    name = f"b2bscore-late-failure-{failing.split()[0]}"
+    champion = _register(store, 0.5, name=name)
+    challenger = _register(store, 0.4, name=name)
+    move, remove = reg._move_alias, reg._remove_alias
+
+    def move_then_fail(client, name, alias, *args, **kwargs):
+        result = move(client, name, alias, *args, **kwargs)
+        if alias == "champion":
+            raise RuntimeError("registry went away after the champion moved")
+        return result
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("registry went away before the old challenger alias was removed")
+
+    if failing == "champion move":
+        monkeypatch.setattr(reg, "_move_alias", move_then_fail)
+    else:
+        monkeypatch.setattr(reg, "_remove_alias", fail)
+    with pytest.raises(RuntimeError, match="registry went away"):
+        _register(store, 0.9, name=name)
+    monkeypatch.setattr(reg, "_move_alias", move)
+    monkeypatch.setattr(reg, "_remove_alias", remove)
+    assert sorted(str(v.version) for v in client.search_model_versions(f"name='{name}'")) == [champion.version,
+                                                                                             challenger.version]
+    assert {a: str(v) for a, v in client.get_registered_model(name).aliases.items()} == {
+        "champion": champion.version, "challenger": challenger.version}
 
 
 def test_promote_rollback_and_the_audit_trail(store, tmp_path):

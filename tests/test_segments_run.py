@@ -7,6 +7,7 @@ import json
 import shutil
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 from factories import tiny_dataset
@@ -195,7 +196,112 @@ def test_with_champions_tiers_use_the_models_scores(trained):
     assert frame.loc[customers, "p_churn"].notna().all() and frame.loc[customers, "cltv_pred"].notna().all()
     assert frame["p_convert"].notna().any()
     assert (frame.loc[customers, "propensity_source"] == "1 - p_churn").all()
+    _assert_scores_are_the_champions(world_dir, home, result)
+    _assert_tiers_follow_the_model_scores(result)
     assert result.manifest["models"]["cltv"]["name"] == "b2bscore-cltv" and result.manifest["fallback"] is False
     tags = _client(home).get_run(result.run_id).data.tags
     assert tags["model.conversion"] == "b2bscore-conversion v1" and tags["model.churn.version"] == "1"
     assert tags["segments.fallback"] == "false" and tags["segments.trigger"] == TRIGGER
+
+
+def _assert_scores_are_the_champions(world_dir, home: ProjectHome, result) -> None:
+    """p_churn and cltv_pred are the churn and CLTV champions' scores of the same accounts and as-of, as the batch
+    path (``serving.predict``) computes them."""
+    from b2bscore.champions import load_champions
+    from b2bscore.serving.predict import Scorer, score_account_rows
+
+    champions = load_champions(_client(home))
+    known = load_dataset(world_dir)[0].known_before(result.as_of)
+    frame = result.segmentation.assignments.frame.set_index("account_id")
+    entities = pd.DataFrame({"account_id": frame.index.to_numpy(), "as_of": result.as_of})
+    batch, _ = score_account_rows(Scorer(champions["churn"]), Scorer(champions["cltv"]), known, entities,
+                                  with_reasons=False)
+    batch = batch.set_index("account_id")
+    assert (batch["is_customer"] == (frame["customer_status"] == "customer")).all()
+    np.testing.assert_allclose(frame["p_churn"], batch["churn_probability"], rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(frame["cltv_pred"], batch["cltv_pred"], rtol=1e-9, equal_nan=True)
+
+
+def _expected_tiers(frame: pd.DataFrame, fit, propensity, value, tiers: RuleList) -> tuple[np.ndarray, np.ndarray]:
+    """The recorded tier rules evaluated here, independently of ``segments._rules``: quantile thresholds within each
+    customer status (the default ``quantile_scope``), the first rule that holds wins, else the default tier."""
+    columns = {"fit": np.asarray(fit, dtype=float), "propensity": np.asarray(propensity, dtype=float),
+               "value": np.asarray(value, dtype=float)}
+    status = frame["customer_status"].to_numpy()
+    threshold = {}
+    for condition in (c for rule in tiers.rules for c in (*rule.all_of, *rule.any_of)):
+        assert condition.op == ">=" and condition.quantile is not None, condition  # all the default tier rules read
+        cut = np.full(len(frame), np.nan)
+        for group in np.unique(status):
+            member = status == group
+            cut[member] = np.nanquantile(columns[condition.column][member], condition.quantile)
+        threshold[(condition.column, condition.quantile)] = cut
+
+    def holds(condition):
+        with np.errstate(invalid="ignore"):
+            return columns[condition.column] >= threshold[(condition.column, condition.quantile)]
+
+    labels = np.full(len(frame), tiers.default, dtype=object)
+    names = np.full(len(frame), "default", dtype=object)
+    placed = np.zeros(len(frame), dtype=bool)
+    for rule in tiers.rules:
+        ok = np.logical_and.reduce([holds(c) for c in rule.all_of]) if rule.all_of else np.ones(len(frame), bool)
+        if rule.any_of:
+            ok &= np.logical_or.reduce([holds(c) for c in rule.any_of])
+        new = ok & ~placed
+        labels[new], names[new] = rule.label, rule.name
+        placed |= new
+    return labels, names
+
+
+def _assert_tiers_follow_the_model_scores(result) -> None:
+    """Propensity and value are the model scores (customers: 1 - p_churn and cltv_pred; prospects with an open lead:
+    p_convert; other prospects: look-alike customers' median predicted CLTV in their size band), and the tiers are
+    the recorded tier rules applied to them -- not to the behaviour proxy the fallback uses."""
+    from b2bscore.segments.assign import assign_segments
+
+    frame = result.segmentation.assignments.frame
+    features = pd.read_parquet(result.version_dir / "features.parquet")
+    assert list(features["account_id"]) == list(frame["account_id"])
+    config = SegmentConfig()
+    assert result.manifest["config"]["tiers"] == config.tiers.model_dump(mode="json")  # the default rules were used
+    customer = (frame["customer_status"] == "customer").to_numpy()
+    p_churn, p_convert, cltv = (frame[c].to_numpy(dtype=float) for c in ("p_churn", "p_convert", "cltv_pred"))
+    scored_lead = ~customer & ~np.isnan(p_convert)
+    assert customer.any() and scored_lead.any()
+    propensity = frame["propensity"].to_numpy(dtype=float)
+    value = frame["value"].to_numpy(dtype=float)
+    # customers: exactly 1 - p_churn and the predicted CLTV; prospects with an open lead: exactly p_convert
+    assert np.array_equal(propensity[customer], 1.0 - p_churn[customer])
+    assert np.array_equal(value[customer], cltv[customer])
+    assert np.array_equal(frame["churn_risk"].to_numpy(dtype=float)[customer], p_churn[customer])
+    assert np.array_equal(propensity[scored_lead], p_convert[scored_lead])
+    assert (frame.loc[scored_lead, "propensity_source"] == "p_convert").all()
+    assert (frame.loc[customer, "value_source"] == "cltv_pred").all()
+    typical = pd.Series(cltv[customer]).groupby(features["size_band"].to_numpy()[customer]).median()
+    expected_value = features["size_band"].map(typical).fillna(np.median(cltv[customer])).to_numpy(dtype=float)
+    np.testing.assert_allclose(value[~customer], expected_value[~customer], rtol=1e-12)
+
+    # the tiers, re-derived from the model scores (not from the frame's own propensity column)
+    model_propensity = np.where(customer, 1.0 - p_churn, np.where(np.isnan(p_convert), propensity, p_convert))
+    model_value = np.where(customer, cltv, expected_value)
+    tiers, names = _expected_tiers(frame, frame["fit"], model_propensity, model_value, config.tiers)
+    assert list(frame["tier"]) == list(tiers) and list(frame["tier_rule"]) == list(names)
+    assert set(tiers) == {"Tier 1", "Tier 2", "Tier 3"}
+    # within each customer status, among strong-fit accounts, Tier 1 are exactly those whose propensity or value is in
+    # the top 20%: a Tier 2 strong-fit account's propensity and value are both below every such threshold
+    for status in ("customer", "prospect"):
+        member = (frame["customer_status"] == status).to_numpy()
+        fit_cut = np.nanquantile(frame["fit"].to_numpy(dtype=float)[member], 0.6)
+        strong = member & (frame["fit"].to_numpy(dtype=float) >= fit_cut)
+        p_cut = np.nanquantile(model_propensity[member], 0.8)
+        v_cut = np.nanquantile(model_value[member], 0.8)
+        tier1 = strong & (frame["tier"] == "Tier 1").to_numpy()
+        tier2 = strong & (frame["tier"] == "Tier 2").to_numpy()
+        assert tier1.any() and tier2.any(), status
+        assert ((model_propensity[tier1] >= p_cut) | (model_value[tier1] >= v_cut)).all(), status
+        assert ((model_propensity[tier2] < p_cut) & (model_value[tier2] < v_cut)).all(), status
+    # the test has power: tiering the same accounts on the fallback proxies gives other tiers
+    fallback = assign_segments(features, None, config).frame
+    assert fallback["propensity_source"].isin(["health proxy", "behaviour and intent proxy"]).all()
+    assert (fallback["tier"].to_numpy() != frame["tier"].to_numpy()).any()

@@ -19,7 +19,9 @@ import requests
 import schemathesis
 from conftest import copy_home
 from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
 
+from b2bscore.cli import app
 from b2bscore.data.load import load_dataset
 from b2bscore.records import api_records
 from b2bscore.serving.predict import open_leads
@@ -39,8 +41,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def service(trained_world, tmp_path_factory):
-    """``b2bscore serve`` on a copy of the trained home, with an API key, max batch 5, registry polled every second."""
+    """``b2bscore serve`` on a copy of the trained home, with an API key, max batch 5, registry polled every second;
+    the home holds a segmentation, so the responses carry tiers and segments."""
+    from b2bscore.segments.run import run_segment_dataset
+
     home = copy_home(trained_world.home, tmp_path_factory.mktemp("serve") / "home")
+    run_segment_dataset(load_dataset(trained_world.world)[0], home=home)
     port = _free_port()
     env = {**os.environ, "B2BSCORE_API_KEY": KEY}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -108,21 +114,67 @@ def test_the_published_spec_declares_the_key(service):
     assert "components" in spec and spec["components"]["schemas"]  # BentoML's schemas are kept
 
 
-def test_score_leads_and_accounts(service, records):
+@pytest.fixture(scope="module")
+def batch(service, trained_world, tmp_path_factory):
+    """The batch files of ``b2bscore score`` for the same data, home (models and segmentation) and default as-of
+    (the data's end + 1 second, as in ``records``), keyed by lead and account."""
+    _, home = service
+    copy = copy_home(home, tmp_path_factory.mktemp("batch") / "home")
+    out = copy.root / "scores.parquet"
+    result = CliRunner().invoke(app, ["score", "--data", str(trained_world.world), "--out", str(out), "--home",
+                                      str(copy.root), "--no-log"])
+    assert result.exit_code == 0, result.output
+    leads = pd.read_parquet(copy.root / "scores-leads.parquet").set_index("lead_id", verify_integrity=True)
+    accounts = pd.read_parquet(copy.root / "scores-accounts.parquet").set_index("account_id", verify_integrity=True)
+    return leads, accounts
+
+
+def _same(api_value, batch_value) -> bool:
+    """Equal, with the batch file's missing value (NaN, None, pd.NA) standing for the response's null."""
+    if api_value is None:
+        return batch_value is None or bool(pd.isna(batch_value))
+    return api_value == batch_value
+
+
+def _close(api_value: float, batch_value: float) -> bool:
+    return api_value == pytest.approx(float(batch_value), rel=1e-9, abs=1e-12)
+
+
+def test_score_leads_and_accounts(service, records, batch):
     url, home = service
+    batch_leads, batch_accounts = batch
+    as_of = {pd.Timestamp(r["as_of"]) for r in records[0] + records[1]}
+    assert len(as_of) == 1 and (batch_leads["as_of"] == as_of.pop()).all()  # the same moment on both paths
     response = requests.post(f"{url}/score_leads", json={"leads": records[0]}, headers=AUTH, timeout=60)
     assert response.status_code == 200, response.text
     scores = response.json()
     assert [s["lead_id"] for s in scores] == [r["lead"]["lead_id"] for r in records[0]]
     for s in scores:
         assert 0 <= s["probability"] <= 1 and s["score"] == round(100 * s["probability"])
-        assert s["grade"] in "ABCD" and s["model_version"] == "1"
+        assert s["grade"] in "ABCD" and s["model_version"] == "1" and s["tier"] is not None
         assert len(s["reasons_for"]) <= 3 and len(s["reasons_against"]) <= 3
         assert s["reasons_for"] or s["reasons_against"]
+        # one code path: the HTTP answer is the batch file's row for the same lead and as-of
+        b = batch_leads.loc[s["lead_id"]]
+        assert _close(s["probability"], b["probability"]), (s, b.to_dict())
+        assert (s["account_id"], s["score"], s["grade"], s["tier"], s["model_version"]) == (
+            b["account_id"], b["score"], b["grade"], b["tier"], b["model_version"]), (s, b.to_dict())
+        assert s["reasons_for"] == json.loads(b["reasons_for"])
+        assert s["reasons_against"] == json.loads(b["reasons_against"])
     response = requests.post(f"{url}/score_accounts", json={"accounts": records[1]}, headers=AUTH, timeout=60)
     assert response.status_code == 200, response.text
     accounts = response.json()
+    assert [a["account_id"] for a in accounts] == [r["account"]["account_id"] for r in records[1]]
     assert all(a["is_customer"] and 0 <= a["churn_probability"] <= 1 and a["cltv_pred"] >= 0 for a in accounts)
+    for a in accounts:
+        b = batch_accounts.loc[a["account_id"]]
+        assert bool(b["is_customer"]) and a["tier"] is not None and a["segment"] is not None
+        assert _close(a["churn_probability"], b["churn_probability"]), (a, b.to_dict())
+        assert _close(a["cltv_pred"], b["cltv_pred"]), (a, b.to_dict())
+        for key in ("churn_score", "churn_grade", "tier", "segment", "churn_model_version", "cltv_model_version"):
+            assert _same(a[key], b[key]), (key, a[key], b[key])
+        assert a["reasons_for"] == json.loads(b["reasons_for"])
+        assert a["reasons_against"] == json.loads(b["reasons_against"])
     # what was scored is in the prediction log, without personal data; the request body is not in the service log
     parts = list((home.root / "predictions" / "leads").glob("date=*/part-*.parquet"))
     assert parts and "job_title" not in pd.read_parquet(parts[0]).columns

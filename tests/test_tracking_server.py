@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -11,12 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from b2bscore.home import ProjectHome
 from b2bscore.synth import WorldConfig, generate_world
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.jobs import train_tasks
-from b2bscore.training.registry import list_models, rollback
+from b2bscore.training.registry import alias_history, list_models, promote, rollback
 from b2bscore.training.tracking import activate, resolve_tracking
 
 
@@ -80,7 +82,21 @@ def test_train_and_rollback_against_a_tracking_server(tracking_server, tmp_path)
     assert summary.name == "b2bscore-churn" and summary.versions == 2
     assert client.get_run(first.run_id).info.artifact_uri.startswith("mlflow-artifacts:")
     assert not (home.root / "mlflow.db").exists()  # nothing embedded when a server is configured
-    if second.decision.promoted:
-        move = rollback(client, "b2bscore-churn", actor="test")
-        assert move.new_version == "1"
+    assert first.decision.promoted and first.decision.version == "1" and second.decision.version == "2"
+    if not second.decision.promoted:  # the challenger did not win: promote it by hand, so the rollback always runs
+        promote(client, "b2bscore-churn", "2", reason="test: promoted by hand", actor="test")
+    assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "2"
+    move = rollback(client, "b2bscore-churn", actor="test")
+    assert (move.kind, move.previous_version, move.new_version) == ("rollback", "2", "1")
     assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "1"
+    # the audit trail is read back from the server (a fresh client, the tags on the model versions), not from memory
+    fresh = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
+    moves = [m for m in alias_history(fresh, "b2bscore-churn") if m.alias == "champion"]
+    assert [(m.kind, m.previous_version, m.new_version) for m in moves] == [
+        ("promote", None, "1"), ("promote", "1", "2"), ("rollback", "2", "1")], [m.describe() for m in moves]
+    assert moves[2].undoes == moves[1].key and moves[2].key == move.key and "rollback of v2" in moves[2].why
+    assert (moves[1].why == "test: promoted by hand") != second.decision.promoted  # by hand, or the automatic decision
+    if second.decision.promoted:
+        assert moves[1].why == second.decision.reason
+    tags = fresh.get_model_version("b2bscore-churn", "1").tags
+    assert tags[move.key] and json.loads(tags[move.key])["kind"] == "rollback"

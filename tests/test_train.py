@@ -29,6 +29,10 @@ SMALL = TrainConfig.model_validate({
 })
 
 
+# a model that cannot split (every leaf would need more rows than the data has): one constant prediction, ROC AUC 0.5
+BLIND = SMALL.model_copy(update={"lightgbm": SMALL.lightgbm.model_copy(update={"min_child_samples": 10**6})})
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("world")
@@ -104,13 +108,24 @@ def test_second_run_is_a_challenger_with_a_reason_and_a_margin(dataset, project_
     client = activate(resolve_tracking(project_home))
     assert client.get_model_version("b2bscore-churn", "3").tags["decision_reason"] == third.decision.reason
     assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "1"
-    other = SMALL.model_copy(update={"lightgbm": SMALL.lightgbm.model_copy(update={"seed": 11, "num_leaves": 4})})
-    fourth = train("churn", dataset, config=other, home=project_home)
-    d = fourth.decision
-    assert d.champion_value == pytest.approx(first.metrics["test_roc_auc"])
-    assert d.promoted == (d.challenger_value > d.champion_value)
-    champion = str(client.get_model_version_by_alias("b2bscore-churn", "champion").version)
-    assert champion == ("4" if d.promoted else "1")
+    blind = train("churn", dataset, config=BLIND, home=project_home)  # no margin: it loses on its metric alone
+    d = blind.decision
+    assert d.challenger_value == 0.5 and d.champion_value == pytest.approx(first.metrics["test_roc_auc"])
+    assert d.champion_value > 0.55
+    assert not d.promoted and "does not beat champion v1" in d.reason
+    assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "1"
+
+
+def test_a_run_that_beats_the_champion_replaces_it(dataset, project_home):
+    blind = train("churn", dataset, config=BLIND, home=project_home)
+    assert blind.decision.promoted and blind.metrics["test_roc_auc"] == 0.5  # the first model is champion anyway
+    better = train("churn", dataset, config=SMALL, home=project_home)
+    d = better.decision
+    assert d.promoted and d.champion_version == "1" and d.challenger_value > 0.55
+    assert "beats champion v1" in d.reason and "does not" not in d.reason
+    client = activate(resolve_tracking(project_home))
+    assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "2"
+    assert "challenger" not in client.get_registered_model("b2bscore-churn").aliases
 
 
 def test_calibration_maps_scores_to_observed_rates():

@@ -17,6 +17,8 @@ import pandas as pd
 _TIME_BITS = 34  # ~544 years of seconds
 _TIME_SPAN = np.int64(1) << _TIME_BITS
 _SECONDS_PER_DAY = 86_400.0
+_SUM_SCALE = 1_000_000  # window sums are exact in millionths of the summed unit
+_SUM_LIMIT = 1e12  # one value's bound in the sum (a window's total must stay below ~9.2e12 units)
 
 
 def to_seconds(times: pd.Series | np.ndarray | pd.DatetimeIndex) -> np.ndarray:
@@ -53,7 +55,9 @@ class EventIndex:
         valid = (keys >= 0) & (seconds != np.iinfo(np.int64).min)
         composite = keys * _TIME_SPAN + np.clip(seconds - origin, 0, _TIME_SPAN - 1)
         self.rows = np.flatnonzero(valid)
-        order = np.argsort(composite[self.rows])  # ties are the same key and second: order among them is irrelevant
+        # stable: events of the same key and second keep their table order, so ties (e.g. two topics with the same
+        # surge) resolve the same way whichever other events are indexed with them
+        order = np.argsort(composite[self.rows], kind="stable")
         self.rows = self.rows[order]
         self.composite = composite[self.rows]
         self.seconds = seconds[self.rows]
@@ -78,10 +82,16 @@ class EventIndex:
         return Window(lo=lo, hi=hi)
 
     def window_sum(self, values: np.ndarray, window: Window) -> np.ndarray:
-        """Sum of ``values`` (aligned with the original event rows) over each window."""
-        sorted_values = np.nan_to_num(np.asarray(values, dtype=np.float64)[self.rows])
-        cumulative = np.concatenate([[0.0], np.cumsum(sorted_values)])
-        return cumulative[window.hi] - cumulative[window.lo]
+        """Sum of ``values`` (aligned with the original event rows) over each window, exact to a millionth.
+
+        A float running sum would make a window's sum depend on where the running sum started, i.e. on which other
+        events are indexed with it (one account scored alone vs in a batch differed in the 13th digit). The sum is
+        taken in integer millionths instead: int64 running sums may wrap around, their differences stay exact.
+        """
+        sorted_values = np.nan_to_num(np.asarray(values, dtype=np.float64)[self.rows], posinf=0.0, neginf=0.0)
+        units = np.rint(np.clip(sorted_values, -_SUM_LIMIT, _SUM_LIMIT) * _SUM_SCALE).astype(np.int64)
+        cumulative = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(units)])
+        return (cumulative[window.hi] - cumulative[window.lo]) / _SUM_SCALE
 
     def last_seconds(self, window: Window) -> np.ndarray:
         """Time of the latest event in each window (float seconds; NaN when empty)."""

@@ -104,15 +104,22 @@ def behaviour_features(activities: pd.DataFrame, leads: pd.DataFrame, queries: Q
     usage_90 = np.bincount(query, weights=usage * (age <= 90), minlength=n).astype(np.float64)
     columns["product_usage_minutes_30d"] = usage_30
     columns["product_usage_trend"] = _trend(usage_30, usage_90 - usage_30)
-    columns["engaged_leads_90d"], columns["engaged_roles_90d"] = _committee(activities, leads, query[age <= 90], event[age <= 90], n)
+    recent = age <= 90
+    columns["engaged_leads_90d"], columns["engaged_roles_90d"] = _committee(
+        activities, leads, query[recent], event[recent], queries.as_of[query[recent]], n)
     return check_schema(pd.DataFrame(columns), behaviour_specs(config), builder="behaviour_features")
 
 
 def _committee(activities: pd.DataFrame, leads: pd.DataFrame, query: np.ndarray, event: np.ndarray,
-               n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct leads, and distinct buying roles among them, behind each query's events."""
+               as_of: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct leads, and distinct buying roles among them, behind each query's events.
+
+    A lead counts only once it exists at the query's as-of time (``as_of``, one per event): a CRM may attribute an
+    earlier visit to a lead created later, which was not known then."""
     lead_codes = pd.Index(leads["lead_id"].to_numpy(dtype=object)).get_indexer(activities["lead_id"].to_numpy(dtype=object)[event])
+    created = leads["created_at"].to_numpy(dtype="datetime64[ns]")
     known = lead_codes >= 0
+    known[known] = created[lead_codes[known]] < as_of[known]
     n_leads = max(len(leads), 1)
     engaged = np.unique(query[known] * n_leads + lead_codes[known])
     engaged_query, engaged_lead = engaged // n_leads, engaged % n_leads

@@ -148,7 +148,8 @@ def _wilson(successes: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.n
     rate = successes / n
     centre = (rate + z**2 / (2 * n)) / (1 + z**2 / n)
     half = z * np.sqrt(rate * (1 - rate) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
+    # exact maths puts the rate inside the interval; rounding can leave 1.0 a hair above the upper bound at rate 1
+    return np.clip(np.minimum(centre - half, rate), 0.0, 1.0), np.clip(np.maximum(centre + half, rate), 0.0, 1.0)
 
 
 def reliability_curve(y: npt.ArrayLike, p: npt.ArrayLike, bins: int = 10) -> pd.DataFrame:

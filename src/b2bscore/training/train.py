@@ -112,6 +112,21 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
                             progress=notify)
 
 
+def _check_point_in_time(features: pd.DataFrame, rows: pd.DataFrame, key: str) -> None:
+    """Each feature row must describe its labelled row as of that row's own as-of time: a feature built at any
+    other moment (e.g. the end of the label window) would let the model learn from the outcome it predicts."""
+    if len(features) != len(rows):
+        raise DataError(f"{len(features):,} feature rows for {len(rows):,} labelled rows")
+    same_key = features[key].to_numpy(dtype=object) == rows[key].to_numpy(dtype=object)
+    same_time = features["as_of"].to_numpy(dtype="datetime64[ns]") == rows["as_of"].to_numpy(dtype="datetime64[ns]")
+    wrong = ~(same_key & same_time)
+    if wrong.any():
+        first = int(np.flatnonzero(wrong)[0])
+        raise DataError(f"{int(wrong.sum()):,} feature row(s) are not built as of their labelled row's as-of time "
+                         f"(first: row {first}, {key} {rows[key].iloc[first]} labelled as of {rows['as_of'].iloc[first]}, "
+                         f"features of {features[key].iloc[first]} as of {features['as_of'].iloc[first]})")
+
+
 def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: OutOfTimeSplit, features: pd.DataFrame, *,
                      config: TrainConfig, home: ProjectHome, truth_dir: Path | None = None,
                      progress: Progress | None = None) -> TrainResult:
@@ -119,6 +134,7 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     notify = progress or (lambda step, fraction: None)
     spec = TASK_SPECS[task]
     rows = labels.rows
+    _check_point_in_time(features, rows, spec.key)
     y = rows["label"].to_numpy(dtype=np.float64)
     parts = {name: getattr(split, name) for name in ("train", "valid", "test")}
     frames = {name: features.iloc[idx].reset_index(drop=True) for name, idx in parts.items()}
