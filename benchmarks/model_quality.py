@@ -36,7 +36,7 @@ def main() -> None:
     from b2bscore.home import ProjectHome
     from b2bscore.synth import WorldConfig, generate_world
     from b2bscore.training.config import TrainConfig
-    from b2bscore.training.jobs import train_tasks
+    from b2bscore.training.job import train_tasks
 
     data_dir = args.data or WORK / f"world-{args.accounts}-{args.months}-{args.seed}"
     if not (data_dir / "accounts.parquet").exists():

@@ -60,7 +60,7 @@ def _trained(root: Path, seed: int, accounts: int, months: int):
     from b2bscore.segments.run import run_segment_dataset
     from b2bscore.synth import WorldConfig, generate_world
     from b2bscore.training.config import TrainConfig
-    from b2bscore.training.jobs import train_tasks
+    from b2bscore.training.job import train_tasks
 
     base, home = root / f"seed{seed}" / "base", ProjectHome(root / f"seed{seed}" / "home")
     if not (home.root / "done").exists():
@@ -104,13 +104,13 @@ def _share(frame: pd.DataFrame, column: str, value: str, kind: str | None) -> fl
 
 
 def _check(world: Path, home, kind: str | None, dates: tuple[str, ...], seed: int) -> list[dict]:
-    from b2bscore.champions import load_champions
+    from b2bscore.model.champions import load_champions
     from b2bscore.data.load import load_dataset
     from b2bscore.monitoring.check import check_task
     from b2bscore.monitoring.config import MonitorConfig
     from b2bscore.monitoring.reference import load_reference
     from b2bscore.monitoring.segments import latest_assignments
-    from b2bscore.training.tracking import activate, resolve_tracking
+    from b2bscore.model.tracking import activate, resolve_tracking
 
     champions = load_champions(activate(resolve_tracking(home)))
     references = {t: load_reference(c) for t, c in champions.items()}

@@ -35,10 +35,8 @@ from b2bscore.data.load import load_dataset
 from b2bscore.home import ProjectHome
 from b2bscore.records import api_records
 from b2bscore.serving.api import score_lead_records
-from b2bscore.serving.predict import open_leads
 from b2bscore.serving.schemas import LeadRecord
 from b2bscore.serving.store import ModelStore
-from b2bscore.training.labels import data_end
 
 
 def _port() -> int:
@@ -50,8 +48,8 @@ def _port() -> int:
 def lead_records(data_dir: Path, n: int) -> list[dict]:
     """``n`` open-lead records in the API's shape (repeated with new lead ids when the world has fewer)."""
     data = load_dataset(data_dir)[0]
-    as_of = data_end(data) + pd.Timedelta(seconds=1)
-    leads = open_leads(data, as_of).merge(data.leads[["lead_id", "account_id"]], on="lead_id")
+    as_of = data.end + pd.Timedelta(seconds=1)
+    leads = data.open_leads(as_of).merge(data.leads[["lead_id", "account_id"]], on="lead_id")
     base = api_records(data, leads.head(n))
     out = []
     for i in range(n):

@@ -71,7 +71,7 @@ def _child(kind: str, table: Path, world: Path) -> dict:
 
     from b2bscore.training.config import TrainConfig
     from b2bscore.training.labels import LabelSet
-    from b2bscore.training.model import ModelInputs, ScoringModel
+    from b2bscore.model.estimator import ModelInputs, ScoringModel
     from b2bscore.training.splits import split_out_of_time
 
     frame = pd.read_parquet(table)

@@ -1,6 +1,6 @@
 """LightGBM settings compared on one task's out-of-time split (features built once), beside the logistic baseline.
 
-The defaults in ``b2bscore.training.config.LightGBMConfig`` come from this sweep; rerun it when the features or
+The defaults in ``b2bscore.model.settings.LightGBMConfig`` come from this sweep; rerun it when the features or
 the data change. Each setting is fitted on train, early-stopped and calibrated on valid, scored on test.
 
 Usage::
@@ -19,10 +19,12 @@ import numpy as np
 from b2bscore.data.load import load_dataset
 from b2bscore.features import build_features
 from b2bscore.training import baseline
-from b2bscore.training.config import LightGBMConfig, TrainConfig
+from b2bscore.model.settings import LightGBMConfig
+from b2bscore.training.config import TrainConfig
 from b2bscore.training.evaluate import classification_metrics, regression_metrics
-from b2bscore.training.model import ScoringModel
-from b2bscore.training.tasks import TASK_SPECS
+from b2bscore.model.estimator import ScoringModel
+from b2bscore.model.tasks import TASKS
+
 from b2bscore.training.train import check_trainable
 
 GRID = {  # overrides of the task's defaults (TrainConfig.lightgbm_for); "previous" = the shared defaults before this sweep
@@ -39,12 +41,12 @@ GRID = {  # overrides of the task's defaults (TrainConfig.lightgbm_for); "previo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--task", default="conversion", choices=sorted(TASK_SPECS))
+    parser.add_argument("--task", default="conversion", choices=sorted(TASKS))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
     config = TrainConfig()
-    spec = TASK_SPECS[args.task]
+    spec = TASKS[args.task]
     data = load_dataset(args.data)[0]
     labels, split = check_trainable(args.task, data, config)
     rows = labels.rows

@@ -15,7 +15,7 @@ def _mlflow_template(tmp_path_factory) -> Path:
     from mlflow.tracking import MlflowClient
 
     from b2bscore.home import ProjectHome
-    from b2bscore.training.tracking import resolve_tracking
+    from b2bscore.model.tracking import resolve_tracking
 
     home = ProjectHome(tmp_path_factory.mktemp("mlflow-template"))
     config = resolve_tracking(home)
@@ -53,7 +53,7 @@ def trained_world(tmp_path_factory, _mlflow_template):
     from b2bscore.home import ProjectHome
     from b2bscore.synth import WorldConfig, generate_world
     from b2bscore.training.config import TrainConfig
-    from b2bscore.training.jobs import train_tasks
+    from b2bscore.training.job import train_tasks
 
     if os.environ.get("MLFLOW_TRACKING_URI"):
         pytest.skip("needs the embedded MLflow store (unset MLFLOW_TRACKING_URI)")

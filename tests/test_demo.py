@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 from b2bscore.cli import app
 from b2bscore.home import ProjectHome
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.registry import CHALLENGER, CHAMPION, MODEL_NAMES, PromotionPolicy
-from b2bscore.training.tracking import resolve_tracking
+from b2bscore.model.registry import CHALLENGER, CHAMPION, MODEL_NAMES, PromotionPolicy
+from b2bscore.model.tracking import resolve_tracking
 
 pytestmark = pytest.mark.slow
 

@@ -52,8 +52,8 @@ def test_drift_demo_refreshes_the_segmentation_with_its_trigger(drift_demo):
 
 
 def test_drift_demo_retrains_into_challengers_only(drift_demo):
-    from b2bscore.training.registry import MODEL_NAMES
-    from b2bscore.training.tracking import activate, resolve_tracking
+    from b2bscore.model.registry import MODEL_NAMES
+    from b2bscore.model.tracking import activate, resolve_tracking
 
     root, result = drift_demo
     client = activate(resolve_tracking(ProjectHome(root)))

@@ -11,7 +11,7 @@ import pytest
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError, MissingTableError
 from b2bscore.training.config import ChurnConfig, CltvConfig, ConversionConfig, SplitConfig
-from b2bscore.training.labels import churn_labels, cltv_labels, conversion_labels, data_end, snapshot_dates
+from b2bscore.training.labels import churn_labels, cltv_labels, conversion_labels, snapshot_dates
 from b2bscore.training.splits import split_out_of_time
 from factories import T, tiny_dataset
 
@@ -116,7 +116,7 @@ def test_snapshot_dates_close_their_windows():
 
 
 def test_data_end_is_the_last_event():
-    assert data_end(tiny_dataset()) == T("2024-05-01")  # A3 adopted hubspot then
+    assert tiny_dataset().end == T("2024-05-01")  # A3 adopted hubspot then
 
 
 def _rows(n_months: int = 12, per_month: int = 10, horizon_days: int = 30) -> pd.DataFrame:

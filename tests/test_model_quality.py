@@ -18,17 +18,18 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from b2bscore.champions import load_champion
+from b2bscore.model.champions import load_champion
 from b2bscore.data.load import load_dataset
 from b2bscore.features import build_features
 from b2bscore.home import ProjectHome
 from b2bscore.synth import WorldConfig, generate_world
 from b2bscore.training import train as train_module
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.jobs import train_dataset
-from b2bscore.training.model import ScoringModel
-from b2bscore.training.tasks import TASK_SPECS, truth_frame
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.training.job import train_dataset
+from b2bscore.model.estimator import ScoringModel
+from b2bscore.training.tasks import truth_frame
+from b2bscore.model.tasks import TASKS as TASK_SPECS
+from b2bscore.model.tracking import activate, resolve_tracking
 
 WORLD = WorldConfig(accounts=2000, seed=7, months=36)
 CONFIG = TrainConfig()  # the shipped defaults: what a user trains with

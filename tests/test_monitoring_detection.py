@@ -13,14 +13,14 @@ import json
 import pandas as pd
 import pytest
 
-from b2bscore.champions import load_champions
+from b2bscore.model.champions import load_champions
 from b2bscore.data.load import load_dataset
 from b2bscore.monitoring import MonitorConfig, run_monitor
 from b2bscore.monitoring.check import check_task
 from b2bscore.monitoring.segments import latest_assignments
 from b2bscore.segments.versions import latest_version, read_manifest
 from b2bscore.synth import WorldConfig, generate_world
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.model.tracking import activate, resolve_tracking
 from conftest import copy_home
 from test_monitoring_alerts import _free_port, _Receiver
 

@@ -16,7 +16,7 @@ from b2bscore.errors import DataError
 from b2bscore.monitoring import MonitorConfig, run_monitor
 from b2bscore.monitoring.reference import check_columns
 from b2bscore.serving.predlog import PredictionLog
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.model.tracking import activate, resolve_tracking
 from conftest import copy_home
 
 runner = CliRunner()
@@ -107,7 +107,7 @@ def test_bad_config_names_the_file_and_field(trained_world, tmp_path):
 
 def _log_churn_scores(trained_world, home, *, drop: tuple[str, ...] = ()) -> int:
     """Score every account as of 2025-12-01 with the churn champion into the prediction log; returns the customers."""
-    from b2bscore.champions import load_champions
+    from b2bscore.model.champions import load_champions
     from b2bscore.data.load import load_dataset
     from b2bscore.serving.predict import Scorer, score_account_rows
 

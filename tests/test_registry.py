@@ -10,8 +10,8 @@ import pytest
 
 from b2bscore.errors import ConfigError
 from b2bscore.home import ProjectHome
-from b2bscore.training import registry as reg
-from b2bscore.training.tracking import activate, ensure_experiment, resolve_tracking
+from b2bscore.model import registry as reg
+from b2bscore.model.tracking import activate, ensure_experiment, resolve_tracking
 
 NAME = "b2bscore-conversion"
 

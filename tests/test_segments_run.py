@@ -17,12 +17,12 @@ from b2bscore.data.load import load_dataset
 from b2bscore.errors import ConfigError, DataError
 from b2bscore.home import ProjectHome
 from b2bscore.segments.config import ClusterConfig, Condition, RuleList, SegmentConfig, SegmentRule
-from b2bscore.segments.run import SEGMENTS_EXPERIMENT, resolve_as_of, run_segment_dataset, run_segment_job
+from b2bscore.segments.run import SEGMENTS_EXPERIMENT, run_segment_dataset, run_segment_job
 from b2bscore.segments.versions import MANIFEST, compare_versions, latest_version, list_versions, new_version_id
 from b2bscore.synth import WorldConfig, generate_world
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.jobs import train_tasks
-from b2bscore.training.tracking import resolve_tracking
+from b2bscore.training.job import train_tasks
+from b2bscore.model.tracking import resolve_tracking
 
 CONFIG = SegmentConfig(clustering=ClusterConfig(k_max=3, n_init=1))
 TRIGGER = "drift alert: segment Tier 1 / industry=software"
@@ -163,7 +163,7 @@ def test_a_failed_job_leaves_no_version_and_a_failed_run(world, project_home, mo
 
 
 def test_bad_dates_and_too_few_accounts_are_clear_errors(world, world_dir, project_home, tmp_path):
-    assert resolve_as_of(world, None) == pd.Timestamp("2023-07-01")  # midnight after the last event
+    assert world.resolve_as_of(None, purpose="segments") == pd.Timestamp("2023-07-01")  # midnight after the last event
     with pytest.raises(DataError, match="as-of 2040-01-01 is outside the data, which runs from .* to 2023-06-30"):
         run_segment_dataset(world, home=project_home, as_of="2040-01-01", config=CONFIG)
     with pytest.raises(DataError, match="as-of 'soon' is not a date"):
@@ -207,7 +207,7 @@ def test_with_champions_tiers_use_the_models_scores(trained):
 def _assert_scores_are_the_champions(world_dir, home: ProjectHome, result) -> None:
     """p_churn and cltv_pred are the churn and CLTV champions' scores of the same accounts and as-of, as the batch
     path (``serving.predict``) computes them."""
-    from b2bscore.champions import load_champions
+    from b2bscore.model.champions import load_champions
     from b2bscore.serving.predict import Scorer, score_account_rows
 
     champions = load_champions(_client(home))

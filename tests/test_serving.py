@@ -16,14 +16,13 @@ from b2bscore.errors import ConfigError, DataError
 from b2bscore.records import api_records
 from b2bscore.serving.api import score_lead_records
 from b2bscore.serving.batch import run_batch_scoring
-from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, open_leads, score_account_rows, score_lead_rows
+from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, score_account_rows, score_lead_rows
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.serving.reasons import format_value
 from b2bscore.serving.schemas import AccountRecord, LeadRecord
 from b2bscore.serving.store import ModelStore
-from b2bscore.training.labels import data_end
-from b2bscore.training.registry import MODEL_NAMES, promote
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.model.registry import MODEL_NAMES, promote
+from b2bscore.model.tracking import activate, resolve_tracking
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def dataset(trained_world):
 
 @pytest.fixture(scope="module")
 def as_of(dataset):
-    return data_end(dataset) + pd.Timedelta(seconds=1)
+    return dataset.end + pd.Timedelta(seconds=1)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def test_format_value_reads_like_a_salesperson_would():
 
 def test_lead_scores_have_calibrated_fields_and_exact_reasons(store, dataset, as_of):
     scorer = store.snapshot.scorers["conversion"]
-    entities = open_leads(dataset, as_of).head(40)
+    entities = dataset.open_leads(as_of).head(40)
     assert len(entities) >= 20
     scores, features = score_lead_rows(scorer, dataset, entities)
     assert list(scores.columns) == [c for c in LEAD_COLUMNS if c != "tier"]  # the tier is added from the segmentation
@@ -78,7 +77,7 @@ def test_lead_scores_have_calibrated_fields_and_exact_reasons(store, dataset, as
 def test_api_records_score_exactly_like_the_batch_path(store, dataset, as_of):
     """One code path: a lead sent as raw records scores the same as the lead scored from the data directory."""
     scorer = store.snapshot.scorers["conversion"]
-    entities = open_leads(dataset, as_of).head(15)
+    entities = dataset.open_leads(as_of).head(15)
     batch, _ = score_lead_rows(scorer, dataset, entities)
     leads = entities.merge(dataset.leads[["lead_id", "account_id"]], on="lead_id")
     records = [LeadRecord.model_validate(r) for r in api_records(dataset, leads)]
@@ -181,7 +180,7 @@ def test_store_with_empty_registry_says_to_train(project_home):
 
 
 def _lead_record(dataset, as_of) -> dict:
-    lead = open_leads(dataset, as_of).head(1).merge(dataset.leads[["lead_id", "account_id"]], on="lead_id")
+    lead = dataset.open_leads(as_of).head(1).merge(dataset.leads[["lead_id", "account_id"]], on="lead_id")
     return api_records(dataset, lead)[0]
 
 
@@ -214,7 +213,7 @@ def test_other_activity_type_is_accepted_and_account_record_has_no_lead(dataset,
 
 def test_scorer_reasons_can_be_skipped(store, dataset, as_of):
     scorer: Scorer = store.snapshot.scorers["conversion"]
-    entities = open_leads(dataset, as_of).head(5)
+    entities = dataset.open_leads(as_of).head(5)
     scores, _ = score_lead_rows(scorer, dataset, entities, with_reasons=False)
     assert "reasons_for" not in scores.columns and len(scores) == len(entities)
 

@@ -24,10 +24,8 @@ from typer.testing import CliRunner
 from b2bscore.cli import app
 from b2bscore.data.load import load_dataset
 from b2bscore.records import api_records
-from b2bscore.serving.predict import open_leads
-from b2bscore.training.labels import data_end
-from b2bscore.training.registry import MODEL_NAMES, promote
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.model.registry import MODEL_NAMES, promote
+from b2bscore.model.tracking import activate, resolve_tracking
 
 KEY = "test-secret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -82,8 +80,8 @@ def service(trained_world, tmp_path_factory):
 @pytest.fixture(scope="module")
 def records(trained_world):
     data = load_dataset(trained_world.world)[0]
-    as_of = data_end(data) + pd.Timedelta(seconds=1)
-    leads = open_leads(data, as_of).head(3).merge(data.leads[["lead_id", "account_id"]], on="lead_id")
+    as_of = data.end + pd.Timedelta(seconds=1)
+    leads = data.open_leads(as_of).head(3).merge(data.leads[["lead_id", "account_id"]], on="lead_id")
     lead_records = api_records(data, leads)
     customers = data.revenue["account_id"].drop_duplicates().head(2)
     accounts = pd.DataFrame({"account_id": customers, "as_of": as_of})

@@ -17,9 +17,9 @@ from mlflow.tracking import MlflowClient
 from b2bscore.home import ProjectHome
 from b2bscore.synth import WorldConfig, generate_world
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.jobs import train_tasks
-from b2bscore.training.registry import alias_history, list_models, promote, rollback
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.training.job import train_tasks
+from b2bscore.model.registry import alias_history, list_models, promote, rollback
+from b2bscore.model.tracking import activate, resolve_tracking
 
 
 def _free_port() -> int:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from b2bscore.config_io import format_validation_error
 from b2bscore.errors import B2BScoreError
+from b2bscore.model.tasks import TASK_NAMES
 
 app = typer.Typer(
     name="b2bscore",
@@ -197,11 +198,8 @@ def demo(
         raise typer.Exit(1)
 
 
-class TaskChoice(str, Enum):
-    conversion = "conversion"
-    churn = "churn"
-    cltv = "cltv"
-    all = "all"
+TaskChoice = Enum("TaskChoice", {**{name: name for name in TASK_NAMES}, "all": "all"}, type=str)
+"""A model of :data:`b2bscore.model.tasks.TASKS`, or all of them."""
 
 
 HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Project home (default $B2BSCORE_HOME or ./b2bscore-home).")]
@@ -223,7 +221,7 @@ def train(
 
     from b2bscore.home import ProjectHome
     from b2bscore.training.config import load_train_config
-    from b2bscore.training.jobs import train_tasks
+    from b2bscore.training.job import train_tasks
 
     train_config = load_train_config(config)
     with _progress("train") as progress:
@@ -410,7 +408,7 @@ app.add_typer(runs_app, name="runs")
 
 def _client(home: Path | None):
     from b2bscore.home import ProjectHome
-    from b2bscore.training.tracking import activate, resolve_tracking
+    from b2bscore.model.tracking import activate, resolve_tracking
 
     return activate(resolve_tracking(ProjectHome.resolve(home))), ProjectHome.resolve(home)
 
@@ -419,7 +417,7 @@ def _client(home: Path | None):
 @_friendly_errors
 def models_list(home: HomeOption = None) -> None:
     """The registered models with their champion and challenger versions."""
-    from b2bscore.training.registry import list_models
+    from b2bscore.model.registry import list_models
 
     client, _ = _client(home)
     summaries = list_models(client)
@@ -447,11 +445,11 @@ def models_promote(
     home: HomeOption = None,
 ) -> None:
     """Make VERSION the champion of NAME (recorded, and undoable with rollback)."""
-    from b2bscore.training.registry import promote
+    from b2bscore.model.registry import promote
 
     client, project = _client(home)
     move = promote(client, name, version, reason=reason, actor="b2bscore models promote",
-                   audit_log=project.root / "registry-audit.jsonl")
+                   audit_log=project.audit_log)
     out.print(f"{name}: champion is now version {move.new_version} (was {move.previous_version or 'none'})")
 
 
@@ -462,10 +460,10 @@ def models_rollback(
     home: HomeOption = None,
 ) -> None:
     """Give the champion alias back to the previous champion."""
-    from b2bscore.training.registry import rollback
+    from b2bscore.model.registry import rollback
 
     client, project = _client(home)
-    move = rollback(client, name, actor="b2bscore models rollback", audit_log=project.root / "registry-audit.jsonl")
+    move = rollback(client, name, actor="b2bscore models rollback", audit_log=project.audit_log)
     out.print(f"{name}: champion rolled back from version {move.previous_version} to version {move.new_version}")
 
 
@@ -477,16 +475,18 @@ def runs_compare(
     home: HomeOption = None,
 ) -> None:
     """The latest runs of a model side by side: the parameters that differ, then the metrics."""
-    from b2bscore.training.registry import compare_runs
+    from b2bscore.model.registry import compare_runs
+    from b2bscore.model.tasks import TASKS
 
     if model is TaskChoice.all:
-        raise typer.BadParameter("choose one model: conversion, churn or cltv", param_hint="--model")
+        raise typer.BadParameter(f"choose one model: {', '.join(TASK_NAMES)}", param_hint="--model")
     client, _ = _client(home)
-    frame = compare_runs(client, f"b2bscore-{model.value}", last=last)
+    task = TASKS[model.value]
+    frame = compare_runs(client, task.experiment, last=last)
     if frame.empty:
         out.print(f"no runs of the {model.value} model yet")
         return
-    table = Table(title=f"Latest runs of b2bscore-{model.value}")
+    table = Table(title=f"Latest runs of {task.model_name}")
     table.add_column("")
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")

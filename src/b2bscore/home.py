@@ -1,13 +1,25 @@
-"""The project home: where the embedded defaults keep worlds, features, runs and models."""
+"""The project home: every place the embedded defaults keep something, each with one owner here.
+
+Nothing is created until a job writes. A job's context -- the home, a progress callback -- is built once at the
+edge (the CLI, the demo, the Python API) and handed down; :data:`Progress` is its callback's type.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 HOME_ENV = "B2BSCORE_HOME"
 DEFAULT_HOME = Path("b2bscore-home")
+
+Progress = Callable[[str, float], None]
+"""``progress(step, fraction)``: what a long job is doing, and how far it is (0 to 1)."""
+
+
+def no_progress(step: str, fraction: float) -> None:
+    """The progress callback of a job whose caller did not ask for one."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,7 @@ class ProjectHome:
 
     @property
     def world_dir(self) -> Path:
+        """The demo's generated world (its truth in ``world/truth/``)."""
         return self.root / "world"
 
     @property
@@ -31,6 +44,49 @@ class ProjectHome:
         return self.root / "features"
 
     @property
+    def tracking_db(self) -> Path:
+        """The embedded MLflow store (runs and the model registry)."""
+        return self.root / "mlflow.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """The embedded MLflow store's artifacts (models, reports), one folder per experiment."""
+        return self.root / "mlartifacts"
+
+    @property
+    def audit_log(self) -> Path:
+        """A JSON-lines copy of every alias move of the registry (the registry's own tags are the record)."""
+        return self.root / "registry-audit.jsonl"
+
+    @property
     def segments_dir(self) -> Path:
         """One folder per segmentation version (see ``b2bscore.segments.versions``)."""
         return self.root / "segments"
+
+    @property
+    def scores_dir(self) -> Path:
+        """The demo's batch score files for CRM import."""
+        return self.root / "scores"
+
+    @property
+    def predictions_dir(self) -> Path:
+        """The prediction log: every score served or written, partitioned by kind and date."""
+        return self.root / "predictions"
+
+    @property
+    def serving_cache(self) -> Path:
+        """The service's copy of the champions it serves, used while the registry is unreachable."""
+        return self.root / "serving-cache"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Monitoring runs (``runs/``, ``dry-runs/``) and the alert state."""
+        return self.root / "monitoring"
+
+    def monitoring_runs(self, *, dry_run: bool = False) -> Path:
+        return self.monitoring_dir / ("dry-runs" if dry_run else "runs")
+
+    @property
+    def alert_state(self) -> Path:
+        """What the monitor last alerted on, so that a lasting alert is sent once."""
+        return self.monitoring_dir / "alert-state.json"

@@ -6,7 +6,6 @@ the champions for drift per segment (monitoring), summarise.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,17 +16,16 @@ from b2bscore.data.load import load_dataset
 from b2bscore.data.report import ValidationReport
 from b2bscore.errors import ConfigError
 from b2bscore.features import FeatureConfig, build_features, feature_specs
-from b2bscore.home import ProjectHome
+from b2bscore.home import ProjectHome, Progress, no_progress
 from b2bscore.io import write_table
+from b2bscore.model.tasks import TASK_NAMES
 from b2bscore.segments.run import SegmentJobResult, run_segment_dataset
 from b2bscore.serving.batch import BatchResult, score_dataset
 from b2bscore.synth import WorldConfig, WorldSummary, generate_world
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.jobs import train_dataset
-from b2bscore.training.tasks import TASKS
+from b2bscore.training.job import train_dataset
 from b2bscore.training.train import TrainResult
 
-Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class DemoResult:
                                            zip(top["account_id"], top["icp_fit_score"], top["intent_max"]))),
             *(_segment_rows(self.segments) if self.segments is not None else []),
             *(_score_rows(self.scores) if self.scores is not None else []),
-            *(_monitor_rows(self.monitoring, self.home / "segments") if self.monitoring is not None else []),
+            *(_monitor_rows(self.monitoring, ProjectHome(self.home).segments_dir) if self.monitoring is not None else []),
         ]
 
 
@@ -177,7 +175,7 @@ one-year outcomes are known by then."""
 
 def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months: int | None = None,
              drift: str | None = None, train_config: TrainConfig | None = None,
-             progress: Progress | None = None) -> DemoResult:
+             progress: Progress = no_progress) -> DemoResult:
     """Generate a synthetic world under ``home`` and run the whole loop on it: validate, build account features as
     of its end, train and register the models, segment the accounts, score them, check the champions.
 
@@ -190,29 +188,28 @@ def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months:
     from b2bscore.monitoring.config import MonitorConfig, RefreshConfig
     from b2bscore.monitoring.job import run_monitor  # imports Evidently: only when the demo gets here
 
-    notify = progress or (lambda step, fraction: None)
     config = WorldConfig(accounts=accounts, seed=seed, months=months or (DRIFT_DEMO_MONTHS if drift else DEMO_MONTHS),
                          drift=drift, **({"start": DRIFT_DEMO_START} if drift else {}))
     _check_same_world(home, config)
-    world = generate_world(config, home.world_dir, progress=lambda step, f: notify(f"generate: {step}", 0.45 * f))
-    notify("validate", 0.45)
+    world = generate_world(config, home.world_dir, progress=lambda step, f: progress(f"generate: {step}", 0.45 * f))
+    progress("validate", 0.45)
     dataset, report = load_dataset(home.world_dir, now=pd.Timestamp(world.end))
-    notify("features", 0.5)
+    progress("features", 0.5)
     as_of = pd.Timestamp(world.end)
     features = build_features(dataset, as_of=as_of, config=FeatureConfig())
     path = write_table(features, home.features_dir / "accounts.parquet")
     trained_as_of = pd.Timestamp(str(world.drift["start_date"])) if world.drift else as_of
     known = dataset.known_before(trained_as_of) if world.drift else dataset
-    models = train_dataset(TASKS, known, config=train_config or TrainConfig(), home=home, truth_dir=home.world_dir / "truth",
-                           progress=lambda step, f: notify(f"train: {step}", 0.55 + 0.2 * f))
+    models = train_dataset(TASK_NAMES, known, config=train_config or TrainConfig(), home=home, truth_dir=home.world_dir / "truth",
+                           progress=lambda step, f: progress(f"train: {step}", 0.55 + 0.2 * f))
     trigger = "b2bscore demo" + (f" --drift {drift}: the segmentation before the drift" if drift else "")
     segments = run_segment_dataset(known, home=home, as_of=trained_as_of, trigger=trigger,
-                                   progress=lambda step, f: notify(f"segment: {step}", 0.75 + 0.04 * f))
-    scores = score_dataset(dataset, home.root / "scores" / "scores.csv", home=home,
-                           progress=lambda step, f: notify(f"score: {step}", 0.79 + 0.02 * f))
+                                   progress=lambda step, f: progress(f"segment: {step}", 0.75 + 0.04 * f))
+    scores = score_dataset(dataset, home.scores_dir / "scores.csv", home=home,
+                           progress=lambda step, f: progress(f"score: {step}", 0.79 + 0.02 * f))
     monitor_config = MonitorConfig(refresh=RefreshConfig(segments=True, retrain=drift is not None))
     monitoring = run_monitor(home.world_dir, home=home, config=monitor_config,
-                             progress=lambda step, f: notify(f"monitor: {step}", 0.81 + 0.19 * f))
-    notify("done", 1.0)
+                             progress=lambda step, f: progress(f"monitor: {step}", 0.81 + 0.19 * f))
+    progress("done", 1.0)
     return DemoResult(home=home.root, world=world, report=report, as_of=as_of, features_path=path, features=features,
                       models=models, segments=segments, scores=scores, monitoring=monitoring, trained_as_of=trained_as_of)

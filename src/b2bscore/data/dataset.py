@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
 from b2bscore.data.contract import TABLES, TableSpec
-from b2bscore.errors import MissingTableError
+from b2bscore.errors import DataError, MissingTableError
 
 _EMPTY_DTYPES = {
     "id": object,
@@ -24,6 +25,18 @@ def empty_table(name: str) -> pd.DataFrame:
     """A zero-row frame with the canonical columns and dtypes of table ``name``."""
     spec: TableSpec = TABLES[name]
     return pd.DataFrame({c.name: pd.Series([], dtype=_EMPTY_DTYPES[c.kind]) for c in spec.columns})
+
+
+OPEN_LEAD_DAYS = 90
+"""A lead is open for this many days after its creation, unless its opportunity closed."""
+_LAST_EVENT_COLUMNS = (("activities", "occurred_at"), ("revenue", "invoice_at"), ("leads", "created_at"),
+                       ("opportunities", "created_at"), ("opportunities", "closed_at"), ("technographics", "first_seen_at"))
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A content digest of one frame (values and column order, not its index)."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,66 @@ class Dataset:
                 f"(available: {', '.join(self.available)}). Add {' and '.join(f'{m}.csv or {m}.parquet' for m in missing)} "
                 "to the data directory; see docs/data-contract.md."
             )
+
+    @property
+    def start(self) -> pd.Timestamp:
+        """The earliest recorded event of any dated table; a :class:`DataError` when there is none."""
+        stamps = [frame[TABLES[name].time_column].min() for name in self.available if name != "accounts"
+                  and len(frame := self.table(name))]
+        stamps = [s for s in stamps if pd.notna(s)]
+        if not stamps:
+            raise DataError("the data holds no dated events, so nothing can be labelled")
+        return pd.Timestamp(min(stamps))
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """The latest moment the data covers: the last recorded event of any table (closings included)."""
+        stamps = []
+        for table, column in _LAST_EVENT_COLUMNS:
+            frame = self.table(table)
+            if frame is not None and len(frame):
+                stamps.append(frame[column].max())
+        stamps = [s for s in stamps if pd.notna(s)]
+        if not stamps:
+            raise DataError("the data holds no dated events (activities, revenue, leads or opportunities), so nothing "
+                            "can be labelled")
+        return pd.Timestamp(max(stamps))
+
+    def resolve_as_of(self, as_of: pd.Timestamp | str | None, *, purpose: str) -> pd.Timestamp:
+        """``as_of`` as a timestamp inside the data's range (after its first event, at most a day after its last),
+        or midnight after the last event when None; a date outside is a :class:`DataError` naming the range and
+        what the date is for (``purpose``, e.g. "segments")."""
+        if as_of is None:
+            return self.end.normalize() + pd.Timedelta(days=1)
+        try:
+            moment = pd.Timestamp(as_of)
+        except ValueError as exc:
+            raise DataError(f"as-of {as_of!r} is not a date; write it as YYYY-MM-DD") from exc
+        first, last = self.start, self.end
+        if not first < moment <= last + pd.Timedelta(days=1):
+            raise DataError(f"as-of {moment.date()} is outside the data, which runs from {first.date()} to "
+                            f"{last.date()}; choose a date inside that range ({purpose} then reads only what was "
+                            "known before it)")
+        return moment
+
+    def digest(self) -> str:
+        """A content digest of every table: the same data gives the same digest."""
+        parts = [f"{name}:{frame_digest(self.table(name))}" for name in self.available]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def open_leads(self, as_of: pd.Timestamp, days: int = OPEN_LEAD_DAYS) -> pd.DataFrame:
+        """Leads created in the ``days`` before ``as_of`` whose opportunity (if any) was not closed by then, as an
+        entity frame (``lead_id``, ``as_of``): the leads a rep can still work, scored and tiered on."""
+        as_of = pd.Timestamp(as_of)
+        if self.leads is None or self.leads.empty:
+            return pd.DataFrame({"lead_id": pd.Series(dtype=object), "as_of": pd.Series(dtype="datetime64[ns]")})
+        leads = self.leads
+        recent = leads[(leads["created_at"] < as_of) & (leads["created_at"] >= as_of - pd.Timedelta(days=days))]
+        if self.opportunities is not None and len(self.opportunities):
+            opp = self.opportunities
+            closed = opp[opp["closed_at"].notna() & (opp["closed_at"] < as_of)]["lead_id"].dropna()
+            recent = recent[~recent["lead_id"].isin(closed)]
+        return pd.DataFrame({"lead_id": recent["lead_id"].to_numpy(), "as_of": as_of})
 
     def known_before(self, moment: pd.Timestamp) -> Dataset:
         """The data as it stood just before ``moment``: later rows removed, later closings and

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from b2bscore.champions import Champion
+from b2bscore.model.champions import Champion
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
+from b2bscore.model.tasks import TASKS
 from b2bscore.monitoring.config import MonitorConfig
 from b2bscore.monitoring.current import CurrentRows, current_from_data, current_from_log, matured_rows
 from b2bscore.monitoring.drift import FeatureSchema, check_drift
@@ -14,7 +15,6 @@ from b2bscore.monitoring.reference import Reference, check_columns, load_referen
 from b2bscore.monitoring.result import TaskCheck
 from b2bscore.monitoring.segments import Assignments, attach_segments
 from b2bscore.serving.predlog import PredictionLog
-from b2bscore.training.tasks import TASK_SPECS
 
 
 def feature_schema(champion: Champion, config: MonitorConfig) -> FeatureSchema:
@@ -45,7 +45,7 @@ def check_task(champion: Champion, data: Dataset, *, as_of: pd.Timestamp, now: p
     columns that do not match, no reference).
     """
     reference = reference or load_reference(champion)
-    spec = TASK_SPECS[champion.task]
+    spec = TASKS[champion.task]
     current = current_rows(champion, data, as_of=as_of, now=now, config=config, log=log)
     if current.frame.empty:
         raise DataError(f"{champion.task}: nothing to compare in the window: {current.note}; widen it (--window) "

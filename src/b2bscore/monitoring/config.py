@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from b2bscore.config_io import load_model_file
+from b2bscore.model.tasks import TASK_NAMES, TaskName
 
-TASK_NAMES: tuple[str, ...] = ("conversion", "churn", "cltv")
 _WINDOW = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _UNIT_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0}
 
@@ -139,7 +139,7 @@ class RefreshConfig(_Frozen):
 
 
 class MonitorConfig(_Frozen):
-    tasks: tuple[Literal["conversion", "churn", "cltv"], ...] = TASK_NAMES
+    tasks: tuple[TaskName, ...] = TASK_NAMES
     window: str = Field(default="90d", description="Current data: predictions logged (or leads created) in this window "
                         "before the check; accounts are taken as of the check.")
     performance_window: str = Field(default="180d", description="Realised performance: rows whose outcome is known, "

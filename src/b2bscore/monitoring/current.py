@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from b2bscore.champions import Champion
+from b2bscore.model.champions import Champion
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
+from b2bscore.model.tasks import TASKS
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.tasks import TASK_SPECS
+from b2bscore.training.tasks import label_rows
 
 LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
     "conversion": ("leads", "probability", "model_version"),
@@ -85,11 +86,11 @@ def current_from_log(log: PredictionLog, champion: Champion, *, since: pd.Timest
 def matured_rows(known: Dataset, champion: Champion, train_config: TrainConfig, *, window_days: float) -> pd.DataFrame | None:
     """Rows whose outcome is known in ``known`` (the data as of the check), from the last ``window_days`` of them,
     one per lead or account (its latest), scored by the champion, with ``label``. None when none can be labelled."""
-    spec = TASK_SPECS[champion.task]
+    spec = TASKS[champion.task]
     if any(known.table(name) is None for name in spec.tables):
         return None
     try:
-        rows = spec.label(known, train_config).rows
+        rows = label_rows(spec, known, train_config).rows
     except DataError:
         return None
     if rows.empty:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from b2bscore.champions import load_champions
+from b2bscore.model.champions import load_champions
 from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset, resolve_now
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import DataError
-from b2bscore.home import ProjectHome
+from b2bscore.home import ProjectHome, Progress, no_progress
 from b2bscore.monitoring import alerts
 from b2bscore.monitoring.check import check_task, feature_schema
 from b2bscore.monitoring.config import MonitorConfig
@@ -36,12 +36,9 @@ from b2bscore.monitoring.report import drift_report, performance_report, write_s
 from b2bscore.monitoring.result import MonitorResult, TaskCheck
 from b2bscore.monitoring.segments import check_segment_columns, latest_assignments
 from b2bscore.serving.predlog import PredictionLog
-from b2bscore.training.jobs import data_start
-from b2bscore.training.labels import data_end
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.model.tracking import activate, resolve_tracking
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, float], None]
 EXIT_OK, EXIT_ALERT, EXIT_ACTION_FAILED = 0, 1, 3
 
 
@@ -64,20 +61,9 @@ class MonitorRun:
         return EXIT_ALERT if self.result.status == "alert" else EXIT_OK
 
 
-def resolve_as_of(data: Dataset, as_of: pd.Timestamp | None) -> pd.Timestamp:
-    """``as_of``, or midnight after the data's last event; a moment outside the data is a DataError."""
-    first, last = data_start(data), data_end(data)
-    if as_of is None:
-        return last.normalize() + pd.Timedelta(days=1)
-    moment = pd.Timestamp(as_of)
-    if not first < moment <= last + pd.Timedelta(days=1):
-        raise DataError(f"as-of {moment.date()} is outside the data, which runs from {first.date()} to {last.date()}")
-    return moment
-
-
 def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = MonitorConfig(),
                 as_of: pd.Timestamp | None = None, now: datetime | None = None, dry_run: bool = False,
-                mapping: MappingConfig | None = None, progress: Progress | None = None,
+                mapping: MappingConfig | None = None, progress: Progress = no_progress,
                 refresh_segments: SegmentRefresher | None = None, retrain: Retrainer | None = None,
                 sleep: Callable[[float], None] | None = None) -> MonitorRun:
     """Check every configured champion against its reference, overall and per segment, then report and act.
@@ -86,7 +72,6 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
     the end of the data) is the moment the data is read at. ``refresh_segments``, ``retrain`` and ``sleep``
     replace the real segment job, training job and back-off wait (tests, dry runs of other systems).
     """
-    notify = progress or (lambda step, fraction: None)
     checked_at = resolve_now(now)
     client = activate(resolve_tracking(home))
     champions = {t: c for t, c in load_champions(client).items() if t in config.tasks}
@@ -94,17 +79,17 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
         raise DataError(f"no champion model for {', '.join(config.tasks)} yet, so there is nothing to monitor: "
                         "run `b2bscore train all --data DIR` first")
     check_segment_columns(config.segments.columns, tuple({n for c in champions.values() for n in c.model.inputs_.names}))
-    notify("load data", 0.05)
+    progress("load data", 0.05)
     dataset, _ = load_dataset(Path(data_dir), mapping)
-    as_of = resolve_as_of(dataset, as_of)
+    as_of = dataset.resolve_as_of(as_of, purpose="the check")
     known = dataset.known_before(as_of)
     assignments = latest_assignments(home)
-    logbook = PredictionLog(home.root / "predictions") if config.source != "data" else None
+    logbook = PredictionLog(home.predictions_dir) if config.source != "data" else None
     folder = _run_folder(home, checked_at, dry_run)
     checks, skipped, references = [], {}, {}
     try:
         for i, (task, champion) in enumerate(champions.items()):
-            notify(f"check {task}", 0.1 + 0.7 * i / len(champions))
+            progress(f"check {task}", 0.1 + 0.7 * i / len(champions))
             try:
                 references[task] = load_reference(champion)
                 check, frames = check_task(champion, known, as_of=as_of, now=checked_at, config=config,
@@ -124,7 +109,7 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
                                             "checked (run `b2bscore segment --data DIR`)",)
     result = MonitorResult(as_of=as_of, checked_at=checked_at, config=config, tasks=tuple(checks), skipped=skipped,
                            notes=notes)
-    notify("report", 0.85)
+    progress("report", 0.85)
     write_summary(result, folder)
     run_id = None if dry_run else record_run(result, folder, home)
     return _act(result, folder, run_id, home=home, known=known, config=config, dry_run=dry_run,
@@ -139,7 +124,7 @@ def _act(result: MonitorResult, folder: Path, run_id: str | None, *, home: Proje
          config: MonitorConfig, dry_run: bool, refresh_segments: SegmentRefresher, retrain: Retrainer,
          sleep: Callable[[float], None] | None) -> MonitorRun:
     """Alerts (deduplicated against the saved state), then the refresh; the state is saved unless dry run."""
-    state_path = home.root / "monitoring" / alerts.STATE_FILE
+    state_path = home.alert_state
     events, state = alerts.plan_alerts(alerts.read_state(state_path), result, result.checked_at.isoformat())
     delivery = alerts.deliver(events, result, config.webhook, report=str(folder / "summary.html"), dry_run=dry_run,
                               **({"sleep": sleep} if sleep else {}))
@@ -173,7 +158,7 @@ def _with_reports(check: TaskCheck, frames: dict, champion, config: MonitorConfi
 
 
 def _run_folder(home: ProjectHome, checked_at: pd.Timestamp, dry_run: bool) -> Path:
-    base = home.root / "monitoring" / ("dry-runs" if dry_run else "runs")
+    base = home.monitoring_runs(dry_run=dry_run)
     stamp = checked_at.strftime("%Y%m%dT%H%M%SZ")
     folder, n = base / stamp, 1
     while folder.exists():

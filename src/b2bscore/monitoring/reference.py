@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from b2bscore.champions import Champion
+from b2bscore.model.champions import Champion
 from b2bscore.errors import DataError
+from b2bscore.model.pyfunc import REFERENCE_ARTIFACT
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.train import REFERENCE_ARTIFACT
 
 log = logging.getLogger(__name__)
 CONFIG_ARTIFACT = "evaluation/config.json"

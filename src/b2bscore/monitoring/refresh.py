@@ -101,8 +101,8 @@ def retrainer(known: Dataset, *, home: ProjectHome, configs: dict[str, TrainConf
     """Train ``task`` again as its champion was trained, except that the new version is never promoted automatically;
     the trigger is recorded on the run and on the new version."""
     def run(task: str, trigger: str) -> str:
-        from b2bscore.training.jobs import train_dataset
-        from b2bscore.training.tracking import activate, resolve_tracking
+        from b2bscore.training.job import train_dataset
+        from b2bscore.model.tracking import activate, resolve_tracking
 
         base = configs[task]
         config = base.model_copy(update={"promotion": base.promotion.model_copy(update={"auto_promote": False})})

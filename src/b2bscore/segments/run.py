@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,25 +21,21 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from b2bscore import __version__
-from b2bscore.champions import account_scores, load_champions
+from b2bscore.model.champions import account_scores, load_champions
 from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import DataError
 from b2bscore.features import feature_specs
-from b2bscore.home import ProjectHome
+from b2bscore.home import ProjectHome, Progress, no_progress
 from b2bscore.segments.config import SegmentConfig, check_rule_columns, load_segment_config
 from b2bscore.segments.diff import SegmentDiff
 from b2bscore.segments.job import SegmentationResult, run_segmentation
 from b2bscore.segments.versions import MANIFEST, latest_version, new_version_id
-from b2bscore.training.jobs import data_start
-from b2bscore.training.labels import data_end
-from b2bscore.training.tracking import TrackingConfig, activate, ensure_experiment, resolve_tracking
-from b2bscore.training.train import dataset_digest
+from b2bscore.model.tracking import TrackingConfig, activate, ensure_experiment, resolve_tracking
 
 SEGMENTS_EXPERIMENT = "b2bscore-segments"
 MANUAL_TRIGGER = "manual"
-Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -81,53 +76,51 @@ class SegmentJobResult:
 
 def run_segment_job(data_dir: Path, *, home: ProjectHome, as_of: pd.Timestamp | str | None = None,
                     config_path: Path | None = None, mapping: MappingConfig | None = None, trigger: str | None = None,
-                    progress: Progress | None = None) -> SegmentJobResult:
+                    progress: Progress = no_progress) -> SegmentJobResult:
     """Load ``data_dir`` (through ``mapping``) and segment it as :func:`run_segment_dataset` does."""
-    notify = progress or (lambda step, fraction: None)
     config = load_segment_config(config_path)
     check_segment_config(config)  # before the (slower) load: a misspelled rule fails at once
-    notify("load data", 0.0)
+    progress("load data", 0.0)
     dataset, _ = load_dataset(Path(data_dir), mapping)
-    return run_segment_dataset(dataset, home=home, as_of=as_of, config=config, trigger=trigger, progress=notify)
+    return run_segment_dataset(dataset, home=home, as_of=as_of, config=config, trigger=trigger, progress=progress)
 
 
 def run_segment_dataset(dataset: Dataset, *, home: ProjectHome, as_of: pd.Timestamp | str | None = None,
                         config: SegmentConfig = SegmentConfig(), trigger: str | None = None,
-                        progress: Progress | None = None, created_at: datetime | None = None) -> SegmentJobResult:
+                        progress: Progress = no_progress, created_at: datetime | None = None) -> SegmentJobResult:
     """Segment ``dataset`` as known before ``as_of`` (default: the end of the data) into a new version.
 
     ``trigger`` says why the job ran (e.g. ``"drift alert: segment Tier 1 / industry=software"``); it is
     recorded in the manifest and as the run's ``segments.trigger`` tag (``"manual"`` when None).
     ``created_at`` (default: now) dates the version id.
     """
-    notify = progress or (lambda step, fraction: None)
     check_segment_config(config)
-    as_of = resolve_as_of(dataset, as_of)
+    as_of = dataset.resolve_as_of(as_of, purpose="segments")
     known = dataset.known_before(as_of)
     root = home.segments_dir
     previous = latest_version(root)
     tracking = resolve_tracking(home)
     client = activate(tracking)
-    notify("score", 0.1)
+    progress("score", 0.1)
     scores, champions, message = _model_scores(client, known, as_of, tracking)
     created_at = created_at or datetime.now(timezone.utc)
     version = new_version_id(root, created_at)
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.partial-", dir=root))
     try:
-        notify("segment", 0.3)
+        progress("segment", 0.3)
         result = run_segmentation(known, as_of, config, scores, staging / version,
                                   previous_dir=None if previous is None else root / previous)
         message = message or ("; ".join(result.notes) if result.notes else None)
-        notify("record", 0.85)
+        progress("record", 0.85)
         experiment_id = ensure_experiment(SEGMENTS_EXPERIMENT, tracking)
         header = {"version": version, "created_at": created_at.isoformat(), "as_of": as_of.isoformat(),
-                  "trigger": trigger or MANUAL_TRIGGER, "previous_version": previous, "data_digest": dataset_digest(known),
+                  "trigger": trigger or MANUAL_TRIGGER, "previous_version": previous, "data_digest": known.digest(),
                   "models": champions, "fallback": result.fallback, "message": message}
         run_id = _record(client, experiment_id, header, result, config, staging / version, root / version)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    notify("done", 1.0)
+    progress("done", 1.0)
     return SegmentJobResult(
         version=version, version_dir=root / version, previous_version=previous, segmentation=result, run_id=run_id,
         experiment_id=experiment_id, tracking=tracking.describe(), used_models={t: m["version"] for t, m in champions.items()},
@@ -138,21 +131,6 @@ def run_segment_dataset(dataset: Dataset, *, home: ProjectHome, as_of: pd.Timest
 def check_segment_config(config: SegmentConfig) -> None:
     """Raise :class:`ConfigError` when a rule or cluster feature names a column the features do not have."""
     check_rule_columns(config, [s.name for s in feature_specs(config.features)] + ["account_id"])
-
-
-def resolve_as_of(data: Dataset, as_of: pd.Timestamp | str | None) -> pd.Timestamp:
-    """``as_of``, or midnight after the data's last event; a date outside the data is a :class:`DataError`."""
-    first, last = data_start(data), data_end(data)
-    if as_of is None:
-        return last.normalize() + pd.Timedelta(days=1)
-    try:
-        moment = pd.Timestamp(as_of)
-    except ValueError as exc:
-        raise DataError(f"as-of {as_of!r} is not a date; write it as YYYY-MM-DD") from exc
-    if not first < moment <= last + pd.Timedelta(days=1):
-        raise DataError(f"as-of {moment.date()} is outside the data, which runs from {first.date()} to {last.date()}; "
-                        "choose a date inside that range (segments then use only what was known before it)")
-    return moment
 
 
 def _model_scores(client: MlflowClient, known: Dataset, as_of: pd.Timestamp,

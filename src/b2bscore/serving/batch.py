@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,19 +9,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from b2bscore.champions import load_champions
+from b2bscore.model.champions import load_champions
 from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import ConfigError, DataError
-from b2bscore.home import ProjectHome
-from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, open_leads, score_account_rows, score_lead_rows
+from b2bscore.home import ProjectHome, Progress, no_progress
+from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, score_account_rows, score_lead_rows
 from b2bscore.serving.segments import SegmentLookup
 from b2bscore.serving.predlog import PredictionLog
-from b2bscore.training.labels import data_end
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.model.tracking import activate, resolve_tracking
 
-Progress = Callable[[str, float], None]
 FORMATS = (".csv", ".parquet")
 
 
@@ -73,19 +70,18 @@ def _output_paths(out: Path) -> tuple[Path, Path]:
 
 def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
                       mapping: MappingConfig | None = None, chunk_size: int = 20_000, log_predictions: bool = True,
-                      progress: Progress | None = None) -> BatchResult:
+                      progress: Progress = no_progress) -> BatchResult:
     """Score open leads and all accounts of ``data_dir`` as of ``as_of`` (default: the data's end).
 
     Writes ``<out>-leads.<ext>`` and ``<out>-accounts.<ext>`` chunk by chunk, so the memory used by
     features and scores stays bounded by ``chunk_size`` rows whatever the number of entities.
     """
-    notify = progress or (lambda step, fraction: None)
     _output_paths(Path(out))
     _champions(home)
-    notify("load data", 0.0)
+    progress("load data", 0.0)
     data, _ = load_dataset(Path(data_dir), mapping)
     return score_dataset(data, out, home=home, as_of=as_of, chunk_size=chunk_size, log_predictions=log_predictions,
-                         progress=notify)
+                         progress=progress)
 
 
 def _champions(home: ProjectHome) -> dict:
@@ -96,13 +92,12 @@ def _champions(home: ProjectHome) -> dict:
 
 
 def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
-                  chunk_size: int = 20_000, log_predictions: bool = True, progress: Progress | None = None) -> BatchResult:
+                  chunk_size: int = 20_000, log_predictions: bool = True, progress: Progress = no_progress) -> BatchResult:
     """``run_batch_scoring`` on an already loaded ``Dataset``."""
-    notify = progress or (lambda step, fraction: None)
     leads_path, accounts_path = _output_paths(Path(out))
     champions = _champions(home)
-    when = pd.Timestamp(as_of) if as_of is not None else data_end(data) + pd.Timedelta(seconds=1)
-    log = PredictionLog(home.root / "predictions") if log_predictions else None
+    when = pd.Timestamp(as_of) if as_of is not None else data.end + pd.Timedelta(seconds=1)
+    log = PredictionLog(home.predictions_dir) if log_predictions else None
     segments = SegmentLookup(home.segments_dir)
     segments.refresh()
     leads_path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,14 +106,14 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
     written_leads = None
     if "conversion" in champions:
         scorer = Scorer(champions["conversion"])
-        entities = open_leads(data, when)
+        entities = data.open_leads(when)
         writer = _Writer(leads_path)
         for start in range(0, len(entities), chunk_size):
             scores, features = score_lead_rows(scorer, data, entities.iloc[start:start + chunk_size])
             writer.write(segments.label(scores, LEAD_COLUMNS))
             if log:
                 log.append("leads", scores, features, source="batch")
-            notify("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
+            progress("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
         writer.close()
         lead_count, written_leads = writer.rows, (leads_path if writer.rows else None)
 
@@ -132,8 +127,8 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
             writer.write(segments.label(scores, ACCOUNT_COLUMNS))
             if log:
                 log.append("accounts", scores, features, source="batch")
-            notify("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(accounts)))
+            progress("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(accounts)))
     writer.close()
-    notify("done", 1.0)
+    progress("done", 1.0)
     return BatchResult(leads_path=written_leads, accounts_path=accounts_path, leads=lead_count, accounts=writer.rows,
                        as_of=when, versions={t: c.version for t, c in champions.items()}, segmentation=segments.version)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from b2bscore.champions import Champion
+from b2bscore.model.champions import Champion
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
-from b2bscore.scoring import score_features
+from b2bscore.model.scoring import score_features
 from b2bscore.serving.reasons import ReasonWriter
 
 LEAD_COLUMNS = ("lead_id", "account_id", "as_of", "probability", "score", "grade", "tier", "reasons_for",
@@ -40,19 +40,6 @@ class Scorer:
             scored["reasons_for"] = [json.dumps([r.text for r in up]) for up, _ in explained]
             scored["reasons_against"] = [json.dumps([r.text for r in down]) for _, down in explained]
         return scored
-
-
-def open_leads(data: Dataset, as_of: pd.Timestamp, days: int = 90) -> pd.DataFrame:
-    """Leads created in the ``days`` before ``as_of`` whose opportunity (if any) was not closed by then."""
-    if data.leads is None or data.leads.empty:
-        return pd.DataFrame({"lead_id": pd.Series(dtype=object), "as_of": pd.Series(dtype="datetime64[ns]")})
-    leads = data.leads
-    recent = leads[(leads["created_at"] < as_of) & (leads["created_at"] >= as_of - pd.Timedelta(days=days))]
-    if data.opportunities is not None and len(data.opportunities):
-        opp = data.opportunities
-        closed = opp[opp["closed_at"].notna() & (opp["closed_at"] < as_of)]["lead_id"].dropna()
-        recent = recent[~recent["lead_id"].isin(closed)]
-    return pd.DataFrame({"lead_id": recent["lead_id"].to_numpy(), "as_of": pd.Timestamp(as_of)})
 
 
 def score_lead_rows(scorer: Scorer, data: Dataset, entities: pd.DataFrame, *, with_reasons: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from b2bscore.features import feature_specs
-from b2bscore.training.model import ScoringModel
+from b2bscore.model.estimator import ScoringModel
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ class ScoringService:
         self.store.refresh()
         self.segments = SegmentLookup(self.home.segments_dir)
         self.segments.refresh()
-        self.predictions = PredictionLog(self.home.root / "predictions")
+        self.predictions = PredictionLog(self.home.predictions_dir)
         self._stop = threading.Event()
         interval = float(os.environ.get("B2BSCORE_REFRESH_SECONDS", "30"))
         self._watcher = threading.Thread(target=self._watch, args=(interval,), daemon=True, name="registry-watcher")

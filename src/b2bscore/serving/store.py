@@ -19,12 +19,12 @@ from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 
-from b2bscore.champions import TASKS, Champion, load_champion
+from b2bscore.model.champions import Champion, load_champion
 from b2bscore.errors import B2BScoreError
 from b2bscore.home import ProjectHome
 from b2bscore.serving.predict import Scorer
-from b2bscore.training.registry import MODEL_NAMES
-from b2bscore.training.tracking import activate, resolve_tracking
+from b2bscore.model.tasks import MODEL_NAMES, TASK_NAMES
+from b2bscore.model.tracking import activate, resolve_tracking
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Snapshot:
 class ModelStore:
     def __init__(self, home: ProjectHome) -> None:
         self.home = home
-        self.cache = home.root / "serving-cache"
+        self.cache = home.serving_cache
         self.snapshot = Snapshot()
         self.registry_ok = False
         self.registry_error: str | None = "not contacted yet"
@@ -60,7 +60,7 @@ class ModelStore:
                 client = activate(resolve_tracking(self.home))
                 current = self.snapshot.scorers
                 scorers: dict[str, Scorer] = {}
-                for task in TASKS:
+                for task in TASK_NAMES:
                     try:
                         version = str(client.get_model_version_by_alias(MODEL_NAMES[task], "champion").version)
                     except MlflowException as exc:
@@ -100,7 +100,7 @@ class ModelStore:
 
     def _load_cache(self) -> None:
         scorers = {}
-        for task in TASKS:
+        for task in TASK_NAMES:
             path = self.cache / task / "champion.pkl"
             if path.exists():
                 with path.open("rb") as handle:
@@ -132,4 +132,4 @@ class ModelStore:
 
 
 def cached_paths(home: ProjectHome) -> list[Path]:
-    return sorted((home.root / "serving-cache").glob("*/champion.pkl"))
+    return sorted(home.serving_cache.glob("*/champion.pkl"))

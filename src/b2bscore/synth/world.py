@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from b2bscore.home import Progress, no_progress
 from b2bscore.synth import tables
 from b2bscore.synth.behaviour import simulate_activities
 from b2bscore.synth.config import WorldConfig
@@ -25,7 +25,6 @@ from b2bscore.synth.timing import focal_topics, simulate_episodes
 from b2bscore.synth.truth import truth_customers, truth_leads, truth_segments
 from b2bscore.synth.write import write_arrow
 
-Progress = Callable[[str, float], None]
 _STREAMS = ("accounts", "technographics", "episodes", "funnel", "customers", "activities", "intent", "topics")
 
 
@@ -41,42 +40,41 @@ class WorldSummary:
     truth_row_counts: dict[str, int] = field(default_factory=dict)
 
 
-def generate_world(config: WorldConfig, out_dir: Path, progress: Progress | None = None) -> WorldSummary:
+def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_progress) -> WorldSummary:
     """Generate the world described by ``config`` into ``out_dir`` (tables, then ``truth/``).
 
     Each step draws from its own child of ``SeedSequence(config.seed)``, so the output is
     byte-identical for the same config and a drift only perturbs the draws it must.
     """
-    notify = progress or (lambda step, fraction: None)
     out_dir = Path(out_dir)
     rng = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(config.seed).spawn(len(_STREAMS)))))
     tl = build_timeline(config.start, config.months)
     drift = None if config.drift is None else Drift(config.drift, tl.drift_s, tl.drift_month)
 
-    notify("accounts", 0.0)
+    progress("accounts", 0.0)
     pop = draw_population(rng["accounts"], config.accounts, config.start.year)
     tech = draw_technographics(rng["technographics"], pop, tl)
-    notify("timing", 0.1)
+    progress("timing", 0.1)
     intensity = simulate_episodes(rng["episodes"], pop, tl, drift)
     topics = focal_topics(rng["topics"], pop.size)
-    notify("funnel", 0.2)
+    progress("funnel", 0.2)
     initial = initial_customers(rng["customers"], pop)
     mrr = base_mrr(rng["customers"], pop)
     funnel = simulate_funnel(rng["funnel"], pop, tl, intensity, ~initial, mrr, drift)
-    notify("customers", 0.3)
+    progress("customers", 0.3)
     won = funnel.first_win < NEVER
     start_month = np.where(initial, 0, np.where(won, tl.month_of(np.where(won, funnel.first_win, 0)) + 1, -1))
     start_month = np.where(start_month >= len(tl.month_starts), -1, start_month)
     customers = simulate_customers(rng["customers"], pop, tl, start_month, initial, drift, mrr)
     # once a customer (or never a prospect) an account is no longer in market
     intensity *= (~initial[:, None]) & (tl.week_starts[None, :] < funnel.first_win[:, None])
-    notify("activities", 0.4)
+    progress("activities", 0.4)
     acts = simulate_activities(rng["activities"], pop, tl, intensity, customers.state, funnel, topics)
-    notify("intent", 0.6)
+    progress("intent", 0.6)
     intent = simulate_intent(rng["intent"], tl, intensity, topics, drift)
     del intensity
 
-    notify("write", 0.7)
+    progress("write", 0.7)
     ids = tables.lead_ids(len(funnel.lead_account))
     built = {
         "accounts": lambda: tables.accounts_table(pop),
@@ -92,10 +90,10 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress | None
         table = build()
         counts[name] = table.num_rows
         write_arrow(table, out_dir / f"{name}.{config.file_format}")
-        notify(f"write {name}", 0.7 + 0.2 * (i + 1) / len(built))
+        progress(f"write {name}", 0.7 + 0.2 * (i + 1) / len(built))
     del acts
 
-    notify("truth", 0.9)
+    progress("truth", 0.9)
     truth = {"leads": truth_leads(pop, funnel, ids), "customers": truth_customers(pop, tl, customers),
              "segments": truth_segments(pop)}
     for name, table in truth.items():
@@ -111,6 +109,6 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress | None
         "parameters": process_parameters(),
     }
     (out_dir / "truth" / "world.json").write_text(json.dumps(world, indent=2, sort_keys=True) + "\n")
-    notify("done", 1.0)
+    progress("done", 1.0)
     return WorldSummary(out_dir=out_dir, row_counts=counts, start=tl.start, end=tl.end, drift=record,
                         truth_row_counts={k: t.num_rows for k, t in truth.items()})

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from b2bscore.training.model import ModelInputs
+from b2bscore.model.estimator import ModelInputs
 
 
 def _signed_log1p(x: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from b2bscore.config_io import load_model_file
 from b2bscore.features.config import FeatureConfig
+from b2bscore.model.settings import LightGBMConfig
+from b2bscore.model.tasks import TASK_NAMES, TASKS
 
 
 class _Frozen(BaseModel):
@@ -25,23 +27,6 @@ class SplitConfig(_Frozen):
     valid_fraction: float = Field(default=0.2, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
     purge: bool = True
-
-
-class LightGBMConfig(_Frozen):
-    """Defaults from ``benchmarks/tune_lightgbm.py`` (see BENCHMARKS.md): small trees with strong regularisation
-    matched or beat larger ones on every out-of-time metric, and keep per-record reasons (``pred_contrib``) cheap."""
-
-    num_leaves: int = Field(default=7, ge=2)
-    max_depth: int = Field(default=4, ge=-1)
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
-    max_rounds: int = Field(default=2000, ge=1)
-    early_stopping_rounds: int = Field(default=100, ge=1)
-    min_child_samples: int = Field(default=40, ge=1)
-    feature_fraction: float = Field(default=0.5, gt=0, le=1)
-    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
-    lambda_l2: float = Field(default=5.0, ge=0)
-    num_threads: int = Field(default=2, ge=1)
-    seed: int = 7
 
 
 class ConversionConfig(_Frozen):
@@ -84,9 +69,9 @@ class CltvConfig(_Frozen):
 class PromotionConfig(_Frozen):
     """Champion/challenger rule per model: the metric compared on the same test set, and the margin."""
 
-    conversion_metric: str = "pr_auc"
-    churn_metric: str = "roc_auc"
-    cltv_metric: str = "spearman"
+    conversion_metric: str = TASKS["conversion"].primary_metric
+    churn_metric: str = TASKS["churn"].primary_metric
+    cltv_metric: str = TASKS["cltv"].primary_metric
     margin: float = Field(default=0.0, ge=0)
     auto_promote: bool = Field(default=True, description="Promote a winning challenger automatically (the first "
                                "model of a name always becomes champion).")
@@ -117,7 +102,7 @@ class TrainConfig(_Frozen):
 
     @model_validator(mode="after")
     def _overrides_are_valid(self) -> TrainConfig:
-        for task in ("conversion", "churn", "cltv"):
+        for task in TASK_NAMES:
             try:
                 self.lightgbm_for(task)
             except ValidationError as exc:

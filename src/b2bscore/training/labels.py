@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from b2bscore.data.dataset import Dataset
-from b2bscore.errors import DataError
 from b2bscore.features._window import EventIndex, to_seconds
 from b2bscore.training.config import ChurnConfig, CltvConfig, ConversionConfig
 
@@ -30,24 +29,10 @@ class LabelSet:
         return int((self.rows["label"] > 0).sum())
 
 
-def data_end(data: Dataset) -> pd.Timestamp:
-    """The latest moment the data covers: the last recorded event of any table."""
-    stamps = []
-    for table, column in (("activities", "occurred_at"), ("revenue", "invoice_at"), ("leads", "created_at"),
-                          ("opportunities", "created_at"), ("opportunities", "closed_at"), ("technographics", "first_seen_at")):
-        frame = data.table(table)
-        if frame is not None and len(frame):
-            stamps.append(frame[column].max())
-    stamps = [s for s in stamps if pd.notna(s)]
-    if not stamps:
-        raise DataError("the data holds no dated events (activities, revenue, leads or opportunities), so nothing can be labelled")
-    return pd.Timestamp(max(stamps))
-
-
 def conversion_labels(data: Dataset, config: ConversionConfig, *, end: pd.Timestamp | None = None) -> LabelSet:
     """One row per lead, as of its creation: 1 if it reaches a won opportunity within the horizon."""
     data.require("leads", "opportunities", purpose="the conversion model")
-    end = data_end(data) if end is None else end
+    end = data.end if end is None else end
     horizon = pd.Timedelta(days=config.horizon_days)
     leads = data.leads[["lead_id", "account_id", "created_at"]].rename(columns={"created_at": "as_of"})
     won = data.opportunities[(data.opportunities["stage"] == "won") & data.opportunities["closed_at"].notna()]
@@ -97,7 +82,7 @@ def churn_labels(data: Dataset, config: ChurnConfig, *, lookback_days: int, hist
     ``drop_fraction`` or less of the revenue in ``[as_of - lookback, as_of)`` -- i.e. it stopped within H.
     """
     data.require("revenue", purpose="the churn model")
-    end = data_end(data) if end is None else end
+    end = data.end if end is None else end
     reach = config.horizon_days + lookback_days
     start = data.revenue["invoice_at"].min() + pd.Timedelta(days=history_days)
     dates = snapshot_dates(start, end, every_months=config.snapshot_months, reach_days=reach)
@@ -116,7 +101,7 @@ def cltv_labels(data: Dataset, config: CltvConfig, *, lookback_days: int, histor
                 end: pd.Timestamp | None = None) -> LabelSet:
     """Customers at rolling snapshots; the label is the revenue invoiced in ``[as_of, as_of + H)``."""
     data.require("revenue", purpose="the CLTV model")
-    end = data_end(data) if end is None else end
+    end = data.end if end is None else end
     start = data.revenue["invoice_at"].min() + pd.Timedelta(days=history_days)
     dates = snapshot_dates(start, end, every_months=config.snapshot_months, reach_days=config.horizon_days)
     all_dates = snapshot_dates(start, end + pd.Timedelta(days=config.horizon_days), every_months=config.snapshot_months,

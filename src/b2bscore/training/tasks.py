@@ -1,66 +1,37 @@
-"""The three predictive tasks: what they label, which entity they score, what they need."""
+"""What training adds to each task of :data:`b2bscore.model.tasks.TASKS`: how its rows are labelled, its horizon,
+the metric it is promoted on, and the synthetic world's truth to compare it with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal
+from pathlib import Path
 
 import pandas as pd
 
 from b2bscore.data.dataset import Dataset
+from b2bscore.model.tasks import Task, TaskName
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.labels import LabelSet, churn_labels, cltv_labels, conversion_labels
 
-TaskName = Literal["conversion", "churn", "cltv"]
-TASKS: tuple[TaskName, ...] = ("conversion", "churn", "cltv")
 
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: TaskName
-    kind: Literal["classification", "regression"]
-    entity: Literal["lead", "account"]
-    tables: tuple[str, ...]
-    label: Callable[[Dataset, TrainConfig], LabelSet]
-    description: str
-
-    @property
-    def key(self) -> str:
-        return "lead_id" if self.entity == "lead" else "account_id"
-
-    def primary_metric(self, config: TrainConfig) -> str:
-        return getattr(config.promotion, f"{self.name}_metric")
-
-
-def _conversion(data: Dataset, config: TrainConfig) -> LabelSet:
-    return conversion_labels(data, config.conversion)
-
-
-def _churn(data: Dataset, config: TrainConfig) -> LabelSet:
-    return churn_labels(data, config.churn, lookback_days=config.features.customer_lookback_days,
-                        history_days=config.history_days)
-
-
-def _cltv(data: Dataset, config: TrainConfig) -> LabelSet:
-    return cltv_labels(data, config.cltv, lookback_days=config.features.customer_lookback_days,
-                       history_days=config.history_days)
-
-
-TASK_SPECS: dict[str, TaskSpec] = {
-    "conversion": TaskSpec("conversion", "classification", "lead", ("leads", "opportunities"), _conversion,
-                           "Probability that a lead reaches a won deal within the horizon"),
-    "churn": TaskSpec("churn", "classification", "account", ("revenue",), _churn,
-                      "Probability that a paying customer's revenue stops within the horizon"),
-    "cltv": TaskSpec("cltv", "regression", "account", ("revenue",), _cltv,
-                     "Revenue a customer brings over the horizon"),
-}
+def label_rows(task: Task, data: Dataset, config: TrainConfig) -> LabelSet:
+    """The labelled rows of ``task`` (entity key, ``as_of``, ``label``, ``label_end``) and what was left out."""
+    if task.name == "conversion":
+        return conversion_labels(data, config.conversion)
+    label = churn_labels if task.name == "churn" else cltv_labels
+    return label(data, getattr(config, task.name), lookback_days=config.features.customer_lookback_days,
+                 history_days=config.history_days)
 
 
 def horizon_days(task: TaskName, config: TrainConfig) -> int:
     return getattr(config, task).horizon_days
 
 
-def truth_frame(task: TaskName, truth_dir) -> pd.DataFrame | None:
+def primary_metric(task: TaskName, config: TrainConfig) -> str:
+    """The metric a new version must beat the champion on (``promotion.<task>_metric``)."""
+    return getattr(config.promotion, f"{task}_metric")
+
+
+def truth_frame(task: TaskName, truth_dir: Path | None) -> pd.DataFrame | None:
     """The generator's oracle for ``task`` (keys, as_of, oracle), when the data came with a truth folder."""
     if truth_dir is None:
         return None

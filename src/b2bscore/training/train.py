@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 
-import b2bscore
 from b2bscore import __version__
-from b2bscore.data.dataset import Dataset
+from b2bscore.data.dataset import Dataset, frame_digest
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
-from b2bscore.home import ProjectHome
-from b2bscore.records import dataset_to_records
+from b2bscore.home import ProjectHome, Progress, no_progress
+from b2bscore.model.estimator import ScoringModel
+from b2bscore.model.pyfunc import REFERENCE_ARTIFACT, log_scoring_model
+from b2bscore.model.registry import PromotionDecision, PromotionPolicy, register_and_decide
+from b2bscore.model.tasks import TASKS, Task, TaskName
+from b2bscore.model.tracking import activate, ensure_experiment, resolve_tracking
 from b2bscore.training import baseline, plots
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.evaluate import (classification_metrics, lift_table, metrics_by_segment, regression_metrics,
                                         reliability_curve)
-from b2bscore.training.model import ScoringModel
-from b2bscore.training.pyfunc import MODEL_ARTIFACT, ScoringPyfunc, save_scoring_model
-from b2bscore.training.registry import MODEL_NAMES, PromotionDecision, PromotionPolicy, register_and_decide
 from b2bscore.training.labels import LabelSet
 from b2bscore.training.splits import OutOfTimeSplit, split_out_of_time
-from b2bscore.training.tasks import TASK_SPECS, TaskName, TaskSpec, horizon_days, truth_frame
-from b2bscore.training.tracking import activate, ensure_experiment, resolve_tracking
-
-Progress = Callable[[str, float], None]
-_ORACLE_HORIZONS = {"conversion": 90, "churn": 180, "cltv": 365}
+from b2bscore.training.tasks import horizon_days, label_rows, primary_metric, truth_frame
 
 
 @dataclass(frozen=True)
@@ -47,18 +39,7 @@ class TrainResult:
     decision: PromotionDecision
 
 
-def _digest_frame(frame: pd.DataFrame) -> str:
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
-
-
-def dataset_digest(data: Dataset) -> str:
-    """A content digest of every table: the same data gives the same digest."""
-    parts = [f"{name}:{_digest_frame(data.table(name))}" for name in data.available]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-def _check_labels(spec: TaskSpec, rows: pd.DataFrame, split: OutOfTimeSplit, config: TrainConfig) -> None:
+def _check_labels(spec: Task, rows: pd.DataFrame, split: OutOfTimeSplit, config: TrainConfig) -> None:
     if spec.kind == "classification":
         needed = getattr(config, spec.name).min_positives
         for part in ("train", "valid", "test"):
@@ -76,9 +57,9 @@ def _check_labels(spec: TaskSpec, rows: pd.DataFrame, split: OutOfTimeSplit, con
 
 def check_trainable(task: TaskName, data: Dataset, config: TrainConfig) -> tuple[LabelSet, OutOfTimeSplit]:
     """Labels and out-of-time split of ``task``, or a DataError saying what is missing and how much is needed."""
-    spec = TASK_SPECS[task]
+    spec = TASKS[task]
     data.require(*spec.tables, purpose=f"the {task} model")
-    labels = spec.label(data, config)
+    labels = label_rows(spec, data, config)
     if labels.rows.empty:
         raise DataError(f"{task}: no row can be labelled: every {spec.entity}'s {horizon_days(task, config)}-day outcome window "
                         f"ends after the data's last event ({labels.data_end.date()}); {labels.censored:,} were censored. "
@@ -88,7 +69,7 @@ def check_trainable(task: TaskName, data: Dataset, config: TrainConfig) -> tuple
     return labels, split
 
 
-def _evaluate(spec: TaskSpec, y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+def _evaluate(spec: Task, y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
     metrics = classification_metrics(y, prediction) if spec.kind == "classification" else regression_metrics(y, prediction)
     return {k: float(v) for k, v in metrics.as_dict().items()}
 
@@ -98,18 +79,17 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(), home: ProjectHome,
-          truth_dir: Path | None = None, progress: Progress | None = None) -> TrainResult:
+          truth_dir: Path | None = None, progress: Progress = no_progress) -> TrainResult:
     """Train, evaluate, log and register one model; the registry changes only if every step succeeded."""
-    notify = progress or (lambda step, fraction: None)
-    spec = TASK_SPECS[task]
-    notify("labels", 0.05)
+    spec = TASKS[task]
+    progress("labels", 0.05)
     labels, split = check_trainable(task, data, config)
     rows = labels.rows
 
-    notify("features", 0.15)
+    progress("features", 0.15)
     features = build_features(data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config.features)
     return fit_and_register(task, data, labels, split, features, config=config, home=home, truth_dir=truth_dir,
-                            progress=notify)
+                            progress=progress)
 
 
 def _check_point_in_time(features: pd.DataFrame, rows: pd.DataFrame, key: str) -> None:
@@ -129,10 +109,9 @@ def _check_point_in_time(features: pd.DataFrame, rows: pd.DataFrame, key: str) -
 
 def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: OutOfTimeSplit, features: pd.DataFrame, *,
                      config: TrainConfig, home: ProjectHome, truth_dir: Path | None = None,
-                     progress: Progress | None = None) -> TrainResult:
+                     progress: Progress = no_progress) -> TrainResult:
     """Fit, evaluate, log and register on already built features (one row per labelled row, same order)."""
-    notify = progress or (lambda step, fraction: None)
-    spec = TASK_SPECS[task]
+    spec = TASKS[task]
     rows = labels.rows
     _check_point_in_time(features, rows, spec.key)
     y = rows["label"].to_numpy(dtype=np.float64)
@@ -140,11 +119,11 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     frames = {name: features.iloc[idx].reset_index(drop=True) for name, idx in parts.items()}
     targets = {name: y[idx] for name, idx in parts.items()}
 
-    notify("fit", 0.4)
+    progress("fit", 0.4)
     model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm_for(task),
                          calibration=config.calibration).fit(frames["train"], targets["train"], frames["valid"], targets["valid"])
     test_pred = model.predict(frames["test"])
-    notify("baseline", 0.6)
+    progress("baseline", 0.6)
     if spec.kind == "classification":
         base = baseline.fit_logistic_baseline(model.inputs_, frames["train"], targets["train"],
                                               max_rows=config.baseline_max_rows, seed=config.lightgbm.seed)
@@ -152,7 +131,7 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     else:
         base_pred = baseline.run_rate_baseline(frames["test"], horizon_days(task, config))
 
-    notify("evaluate", 0.7)
+    progress("evaluate", 0.7)
     metrics = {
         **_prefixed("test", _evaluate(spec, targets["test"], test_pred)),
         **_prefixed("valid", _evaluate(spec, targets["valid"], model.predict(frames["valid"]))),
@@ -161,39 +140,39 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     test_rows = rows.iloc[split.test].reset_index(drop=True)
     oracle = _oracle_metrics(spec, config, truth_dir, test_rows, test_pred)
     metrics.update(oracle)
-    primary = spec.primary_metric(config)
+    primary = primary_metric(task, config)
     metrics[f"lift_over_baseline_{primary}"] = metrics.get(f"test_{primary}", np.nan) - metrics.get(f"baseline_test_{primary}", np.nan)
 
-    notify("log", 0.8)
+    progress("log", 0.8)
     tracking = resolve_tracking(home)
     client = activate(tracking)
-    experiment_id = ensure_experiment(f"b2bscore-{task}", tracking)
-    test_digest = _digest_frame(test_rows[[spec.key, "as_of", "label"]])
+    experiment_id = ensure_experiment(spec.experiment, tracking)
+    test_digest = frame_digest(test_rows[[spec.key, "as_of", "label"]])
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{task}-lightgbm") as run:
         _log_run(spec, config, data, labels, split, model, frames, targets, test_pred, features, rows, metrics, test_digest)
-        model_info = _log_model(model, data, rows.iloc[split.test[:3]])
-    notify("register", 0.95)
+        model_info = log_scoring_model(model, data, rows.iloc[split.test[:3]])
+    progress("register", 0.95)
     override, note = _champion_on_test(client, task, test_digest, frames["test"], targets["test"], spec, primary,
                                        split.test_start)
     fit_label_end = rows["label_end"].iloc[np.concatenate([split.train, split.valid])].max()
     decision = register_and_decide(
-        client, name=MODEL_NAMES[task], model_uri=model_info.model_uri, run_id=run.info.run_id,
+        client, name=spec.model_name, model_uri=model_info.model_uri, run_id=run.info.run_id,
         test_metrics={k: v for k, v in metrics.items() if k.startswith("test_")}, test_set_digest=test_digest,
         policy=PromotionPolicy(metric=f"test_{primary}", margin=config.promotion.margin,
                                auto_promote=config.promotion.auto_promote),
-        champion_metric_override=override, champion_note=note, audit_log=home.root / "registry-audit.jsonl",
+        champion_metric_override=override, champion_note=note, audit_log=home.audit_log,
         extra_tags={"fit_label_end": pd.Timestamp(fit_label_end).isoformat(), "test_start": split.test_start.isoformat()},
     )
-    notify("done", 1.0)
+    progress("done", 1.0)
     return TrainResult(task=task, run_id=run.info.run_id, metrics=metrics, split=split.describe(), decision=decision)
 
 
-def _oracle_metrics(spec: TaskSpec, config: TrainConfig, truth_dir: Path | None, test_rows: pd.DataFrame,
+def _oracle_metrics(spec: Task, config: TrainConfig, truth_dir: Path | None, test_rows: pd.DataFrame,
                     test_pred: np.ndarray) -> dict[str, float]:
     """The generator's true probabilities (or expected values) scored like the model, on the test rows they cover,
     and the gap oracle - model on exactly those rows."""
     truth = truth_frame(spec.name, truth_dir)
-    if truth is None or horizon_days(spec.name, config) != _ORACLE_HORIZONS[spec.name]:
+    if truth is None or horizon_days(spec.name, config) != spec.oracle_horizon_days:
         return {}
     keys = ["lead_id"] if spec.name == "conversion" else ["account_id", "as_of"]
     joined = test_rows.merge(truth, on=keys, how="left")
@@ -217,7 +196,7 @@ def _log_run(spec, config, data, labels, split, model, frames, targets, test_pre
     mlflow.log_metrics(metrics)
     label_rate = {name: float(np.mean(targets[name])) for name in targets}
     mlflow.set_tags({
-        "b2bscore.version": __version__, "data.digest": dataset_digest(data), "test_set.digest": test_digest,
+        "b2bscore.version": __version__, "data.digest": data.digest(), "test_set.digest": test_digest,
         "data.end": str(labels.data_end), "as_of.min": str(rows["as_of"].min()), "as_of.max": str(rows["as_of"].max()),
         "labels.censored": labels.censored, "features.count": len(model.inputs_.names),
         **{f"split.{k}": v for k, v in split.describe().items()},
@@ -246,7 +225,6 @@ def _log_run(spec, config, data, labels, split, model, frames, targets, test_pre
     _log_reference(model, frames, targets, test_pred)
 
 
-REFERENCE_ARTIFACT = "reference/reference.parquet"
 _REFERENCE_MAX_ROWS = 50_000
 
 
@@ -272,44 +250,7 @@ def _log_reference(model: ScoringModel, frames: dict[str, pd.DataFrame], targets
         mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
 
 
-def _log_model(model: ScoringModel, data: Dataset, example_rows: pd.DataFrame):
-    key = "lead_id" if model.entity == "lead" else "account_id"
-    example = dataset_to_records(data, example_rows[[c for c in ("lead_id", "account_id", "as_of") if c in example_rows]])
-    if key == "account_id":
-        example["lead"] = "null"
-    with tempfile.TemporaryDirectory() as folder:
-        path = save_scoring_model(model, Path(folder))
-        output = ScoringPyfunc()
-        output.model = model
-        prediction = output.predict(None, example)
-        with warnings.catch_warnings():
-            # the 0-100 score is an integer by design and never missing: mlflow's hint about integer columns is noise
-            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-            signature = infer_signature(example, prediction)
-        return mlflow.pyfunc.log_model(
-            name="model", python_model=ScoringPyfunc(), artifacts={MODEL_ARTIFACT: str(path)},
-            signature=signature, input_example=example,
-            code_paths=[str(Path(b2bscore.__file__).parent)], pip_requirements=_requirements(),
-        )
-
-
-_RUNTIME = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "pydantic", "pyyaml")
-
-
-def _requirements() -> list[str]:
-    """The scoring model's runtime dependencies at the versions it was trained with (no slow inference)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    pins = []
-    for package in _RUNTIME:
-        try:
-            pins.append(f"{package}=={version(package)}")
-        except PackageNotFoundError:
-            pins.append(package)
-    return pins
-
-
-def _champion_on_test(client, task: TaskName, digest: str, test: pd.DataFrame, y: np.ndarray, spec: TaskSpec,
+def _champion_on_test(client, task: TaskName, digest: str, test: pd.DataFrame, y: np.ndarray, spec: Task,
                       primary: str, test_start: pd.Timestamp) -> tuple[float | None, str | None]:
     """The current champion's primary metric on this run's test set, when it was judged on another one.
 
@@ -319,7 +260,7 @@ def _champion_on_test(client, task: TaskName, digest: str, test: pd.DataFrame, y
     from mlflow.exceptions import MlflowException
 
     try:
-        champion = client.get_model_version_by_alias(MODEL_NAMES[task], "champion")
+        champion = client.get_model_version_by_alias(spec.model_name, "champion")
     except MlflowException:
         return None, None
     if champion.tags.get("test_set_digest") == digest:
@@ -330,7 +271,7 @@ def _champion_on_test(client, task: TaskName, digest: str, test: pd.DataFrame, y
     if pd.Timestamp(fitted_until) > test_start:
         return None, (f"fitted on outcomes up to {str(fitted_until)[:10]}, which overlap this test period "
                       f"(from {test_start.date()}), so it cannot be judged fairly on it")
-    pyfunc = mlflow.pyfunc.load_model(f"models:/{MODEL_NAMES[task]}/{champion.version}")
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{spec.model_name}/{champion.version}")
     previous = pyfunc.unwrap_python_model().model
     try:
         prediction = previous.predict(test)

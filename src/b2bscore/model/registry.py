@@ -20,8 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from b2bscore.errors import B2BScoreError, ConfigError
-
-MODEL_NAMES = {"conversion": "b2bscore-conversion", "churn": "b2bscore-churn", "cltv": "b2bscore-cltv"}
+from b2bscore.model.tasks import MODEL_NAMES, MODEL_PREFIX
 CHAMPION, CHALLENGER = "champion", "challenger"
 LOWER_IS_BETTER = frozenset({"brier", "log_loss", "ece", "mae", "rmse"})
 _AUDIT_PREFIX = "audit."
@@ -279,7 +278,7 @@ def rollback(client: MlflowClient, name: str, *, actor: str = "b2bscore", audit_
 def list_models(client: MlflowClient) -> list[ModelSummary]:
     """The b2bscore models in the registry with their aliases, version counts and champion metrics."""
     out = []
-    for model in sorted(client.search_registered_models(filter_string="name LIKE 'b2bscore-%'"), key=lambda m: m.name):
+    for model in sorted(client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'"), key=lambda m: m.name):
         champion = _alias_version(client, model.name, CHAMPION)
         metrics = None
         if champion is not None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from b2bscore.data.dataset import Dataset
 from b2bscore.features import build_features
-from b2bscore.training.model import ScoringModel
+from b2bscore.model.estimator import ScoringModel
 
 
 def score_features(model: ScoringModel, features: pd.DataFrame) -> pd.DataFrame:

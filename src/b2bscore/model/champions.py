@@ -2,7 +2,7 @@
 
 Used by segmentation, batch scoring and the service: a champion is loaded from
 ``models:/<name>@champion`` (the self-sufficient MLflow model) and scored through
-``b2bscore.scoring`` — the one code path from raw data to score.
+``b2bscore.model.scoring`` — the one code path from raw data to score.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from b2bscore.data.dataset import Dataset
+from b2bscore.data.dataset import OPEN_LEAD_DAYS, Dataset
 from b2bscore.features import build_features
 from b2bscore.features.firmographic import SIZE_BANDS, band
-from b2bscore.scoring import score_features
-from b2bscore.training.model import ScoringModel
-from b2bscore.training.registry import MODEL_NAMES
+from b2bscore.model.scoring import score_features
+from b2bscore.model.estimator import ScoringModel
+from b2bscore.model.tasks import MODEL_NAMES, TASK_NAMES
 
 log = logging.getLogger(__name__)
-TASKS = ("conversion", "churn", "cltv")
-OPEN_LEAD_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ def _as_float(text: str) -> float | None:
 
 def load_champions(client: MlflowClient) -> dict[str, Champion]:
     """Every task's champion that exists."""
-    loaded = {task: load_champion(client, task) for task in TASKS}
+    loaded = {task: load_champion(client, task) for task in TASK_NAMES}
     return {task: champion for task, champion in loaded.items() if champion is not None}
 
 
@@ -99,7 +97,7 @@ def account_scores(data: Dataset, as_of: pd.Timestamp, champions: dict[str, Cham
         frame = frame.drop(columns=[c for c in frame.columns if c.endswith("_drop")])
     frame["expected_value"] = _expected_value(data, as_of, frame, features)
     return AccountScores(frame=frame, versions={t: c.version for t, c in champions.items()},
-                         missing=tuple(t for t in TASKS if t not in champions))
+                         missing=tuple(t for t in TASK_NAMES if t not in champions))
 
 
 def _best_open_lead(data: Dataset, as_of: pd.Timestamp, model: ScoringModel) -> pd.DataFrame:

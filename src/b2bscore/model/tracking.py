@@ -40,9 +40,9 @@ def resolve_tracking(home: ProjectHome) -> TrackingConfig:
     shared = os.environ.get(TRACKING_ENV, "").strip()
     if shared:
         return TrackingConfig(tracking_uri=shared, registry_uri=os.environ.get(REGISTRY_ENV, shared), artifact_root=None)
-    database = home.root / "mlflow.db"
+    database = home.tracking_db
     uri = f"sqlite:///{database}"
-    return TrackingConfig(tracking_uri=uri, registry_uri=uri, artifact_root=home.root / "mlartifacts")
+    return TrackingConfig(tracking_uri=uri, registry_uri=uri, artifact_root=home.artifacts_dir)
 
 
 def activate(config: TrackingConfig) -> MlflowClient:
