@@ -57,7 +57,7 @@ def _trained(root: Path, seed: int, accounts: int, months: int):
     """The no-drift world of ``seed``, its champions and a segmentation, built once under ``root``."""
     from b2bscore.data.load import load_dataset
     from b2bscore.home import ProjectHome
-    from b2bscore.segments.run import run_segment_dataset
+    from b2bscore.segments.job import run_segment_dataset
     from b2bscore.synth import WorldConfig, generate_world
     from b2bscore.training.config import TrainConfig
     from b2bscore.training.job import train_tasks
@@ -109,12 +109,12 @@ def _check(world: Path, home, kind: str | None, dates: tuple[str, ...], seed: in
     from b2bscore.monitoring.check import check_task
     from b2bscore.monitoring.config import MonitorConfig
     from b2bscore.monitoring.reference import load_reference
-    from b2bscore.monitoring.segments import latest_assignments
     from b2bscore.model.tracking import activate, resolve_tracking
+    from b2bscore.segments.store import SegmentStore
 
     champions = load_champions(activate(resolve_tracking(home)))
     references = {t: load_reference(c) for t, c in champions.items()}
-    assignments = latest_assignments(home)
+    assignments = SegmentStore.of(home).labels()
     touched = _touched(world, kind, assignments.frame)
     data = load_dataset(world)[0]
     config = MonitorConfig(source="data")

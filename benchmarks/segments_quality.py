@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from b2bscore.data.load import load_dataset
-    from b2bscore.segments import SegmentConfig, run_segmentation
+    from b2bscore.segments import SegmentConfig, segment_accounts
     from b2bscore.synth import WorldConfig, generate_world
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -59,7 +59,7 @@ def main() -> None:
         until = as_of + pd.DateOffset(months=args.horizon_months)
         scores = _read_scores(args.scores) if args.scores else None
         started = time.perf_counter()
-        result = run_segmentation(data, as_of, SegmentConfig(), scores, Path(tmp) / "segments")
+        result = segment_accounts(data, as_of, SegmentConfig(), scores)
         print(f"segmented as of {as_of:%Y-%m-%d} in {time.perf_counter() - started:.1f} s; "
               f"fallback={result.fallback}; k={result.assignments.clustering.k} "
               f"({result.assignments.clustering.criterion})")

@@ -181,19 +181,19 @@ def main() -> None:
         batch.append(time.perf_counter() - t)
     results["in_process_batch_leads_per_s"] = len(records) / float(np.median(batch))
 
-    # reasons: pred_contrib vs predict on the same rows
+    # reasons: contributions (pred_contrib) vs predict on the same rows
     _, features = score_lead_records(scorer, [LeadRecord.model_validate(r) for r in records])
     model = scorer.champion.model
-    matrix = model._matrix(pd.concat([features] * 10, ignore_index=True))
+    rows = pd.concat([features] * 10, ignore_index=True)
     t = time.perf_counter()
-    model.booster_.predict(matrix, num_iteration=model.best_iteration_)
+    model.predict(rows)
     plain = time.perf_counter() - t
     t = time.perf_counter()
-    model.booster_.predict(matrix, num_iteration=model.best_iteration_, pred_contrib=True)
+    model.contributions(rows)
     contrib = time.perf_counter() - t
-    results["reasons"] = {"rows": len(matrix), "predict_rows_per_s": len(matrix) / plain,
-                          "pred_contrib_rows_per_s": len(matrix) / contrib, "trees": model.best_iteration_,
-                          "num_leaves": int(model.booster_.params.get("num_leaves", 0) or 0)}
+    results["reasons"] = {"rows": len(rows), "predict_rows_per_s": len(rows) / plain,
+                          "pred_contrib_rows_per_s": len(rows) / contrib, "trees": model.best_iteration_,
+                          "num_leaves": model.lgbm.num_leaves}
 
     service = Service(home.root, max_batch=args.batch_size, workers=args.workers)
     try:

@@ -66,12 +66,11 @@ def _prepare(rows: int, accounts: int, seed: int) -> Path:
 
 def _child(kind: str, table: Path, world: Path) -> dict:
     import lightgbm as lgb
-    import numpy as np
     import pandas as pd
 
     from b2bscore.training.config import TrainConfig
     from b2bscore.training.labels import LabelSet
-    from b2bscore.model.estimator import ModelInputs, ScoringModel
+    from b2bscore.model.estimator import ModelInputs
     from b2bscore.training.splits import split_out_of_time
 
     frame = pd.read_parquet(table)
@@ -80,11 +79,10 @@ def _child(kind: str, table: Path, world: Path) -> dict:
     split = split_out_of_time(rows, config.split)
     started = time.perf_counter()
     if kind == "bare":
-        helper = ScoringModel(task="classification", entity="lead", feature_config=config.features, lgbm=config.lightgbm)
-        helper.inputs_ = ModelInputs.declared(config.features, "lead")
-        helper.categories_ = {n: sorted(pd.unique(frame[n].iloc[split.train].dropna())) for n in helper.inputs_.categorical}
-        x_train = helper._matrix(frame.iloc[split.train])
-        x_valid = helper._matrix(frame.iloc[split.valid])
+        inputs = ModelInputs.declared(config.features, "lead")
+        categories = inputs.categories(frame.iloc[split.train])
+        x_train = inputs.encode(frame.iloc[split.train], categories)
+        x_valid = inputs.encode(frame.iloc[split.valid], categories)
         y = frame["label"].to_numpy(dtype=float)
         started = time.perf_counter()  # the reference starts from ready matrices
         lgbm = config.lightgbm
@@ -93,9 +91,9 @@ def _child(kind: str, table: Path, world: Path) -> dict:
                   "feature_fraction": lgbm.feature_fraction, "bagging_fraction": lgbm.bagging_fraction, "bagging_freq": 1,
                   "lambda_l2": lgbm.lambda_l2, "num_threads": lgbm.num_threads, "seed": lgbm.seed, "deterministic": True,
                   "verbosity": -1}
-        names = list(helper.inputs_.names)
+        names = list(inputs.names)
         train_set = lgb.Dataset(x_train, label=y[split.train], feature_name=names,
-                                categorical_feature=list(helper.inputs_.categorical))
+                                categorical_feature=list(inputs.categorical))
         valid_set = lgb.Dataset(x_valid, label=y[split.valid], reference=train_set)
         booster = lgb.train(params, train_set, num_boost_round=lgbm.max_rounds, valid_sets=[valid_set],
                             callbacks=[lgb.early_stopping(lgbm.early_stopping_rounds, verbose=False)])

@@ -4,7 +4,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+import json  # noqa: E402
 import shutil  # noqa: E402
+import threading  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -87,3 +90,69 @@ def _hypothesis_profiles() -> None:
 
 
 _hypothesis_profiles()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Each test carries the marker of its folder: ``unit`` (code on hand-made or generated frames), ``integration``
+    (the CLI, MLflow, a real server) or ``model`` (trained models' behaviour), so ``-m unit`` picks a layer."""
+    import pytest
+
+    for item in items:
+        folder = item.path.parent.name
+        if folder in ("unit", "integration", "model"):
+            item.add_marker(getattr(pytest.mark, folder))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process_group(process, timeout: float = 30) -> None:
+    """SIGTERM the process group started with ``start_new_session=True``; SIGKILL it if it outlives ``timeout``."""
+    import os
+    import signal
+    import subprocess
+
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+class WebhookReceiver:
+    """A tiny webhook receiver: answers the queued status codes in turn (then 200) and keeps the bodies."""
+
+    def __init__(self, codes=()):
+        self.codes = list(codes)
+        self.bodies: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.bodies.append(json.loads(body))
+                code = receiver.codes.pop(0) if receiver.codes else 200
+                self.send_response(code)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

@@ -6,7 +6,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -217,17 +217,10 @@ def train(
     home: HomeOption = None,
 ) -> None:
     """Train, evaluate and register models; a challenger becomes champion only when it wins."""
-    import pandas as pd
+    from b2bscore import api
 
-    from b2bscore.home import ProjectHome
-    from b2bscore.training.config import load_train_config
-    from b2bscore.training.job import train_tasks
-
-    train_config = load_train_config(config)
     with _progress("train") as progress:
-        results = train_tasks(task.value, data, config=train_config, home=ProjectHome.resolve(home),
-                              mapping=_load_mapping(mapping), as_of=None if as_of is None else pd.Timestamp(as_of),
-                              progress=progress)
+        results = api.train(task.value, data, config=config, home=home, mapping=mapping, as_of=as_of, progress=progress)
     print_train_results(results)
 
 
@@ -260,14 +253,10 @@ def segment(
     diff: Annotated[bool, typer.Option("--diff", help="Also print what moved since the previous version, and why.")] = False,
 ) -> None:
     """Segment every account (tier, value, firmographic, technographic, buying stage, data-driven) into a new version."""
-    import pandas as pd
-
-    from b2bscore.home import ProjectHome
-    from b2bscore.segments.run import run_segment_job
+    from b2bscore import api
 
     with _progress("segment") as progress:
-        result = run_segment_job(data, home=ProjectHome.resolve(home), as_of=None if as_of is None else pd.Timestamp(as_of),
-                                 config_path=config, mapping=_load_mapping(mapping), progress=progress)
+        result = api.segment(data, home=home, as_of=as_of, config=config, mapping=mapping, progress=progress)
     print_segment_result(result, show_diff=diff)
 
 
@@ -299,9 +288,8 @@ def print_segment_result(result, *, show_diff: bool = False, flagged_shown: int 
         out.print(f"  {row.kind} / {row.segment} ({row.accounts:,} accounts): {row.flag_reason}", highlight=False, soft_wrap=True)
     if len(flagged) > flagged_shown:
         out.print(f"  ... and {len(flagged) - flagged_shown} smaller ones (column flag_reason in kpis.csv)")
-    folder = result.version_dir
-    out.print(f"[bold]Files:[/] {folder}\n  ranked accounts (CRM import) {folder / 'ranked_accounts.csv'}\n"
-              f"  summary for sales {folder / 'summary.html'}\n  KPI table {folder / 'kpis.csv'}", highlight=False, soft_wrap=True)
+    out.print(f"[bold]Files:[/] {result.version_dir}\n  ranked accounts (CRM import) {result.ranked_path}\n"
+              f"  summary for sales {result.summary_path}\n  KPI table {result.kpis_path}", highlight=False, soft_wrap=True)
     out.print(f"[bold]MLflow:[/] run {result.run_id} in experiment b2bscore-segments, {result.tracking}",
               highlight=False, soft_wrap=True)
     _print_moves(result, show_diff)
@@ -330,9 +318,9 @@ def segment_diff(
 ) -> None:
     """What moved between the latest segmentation version and the previous one, and why (nothing is recomputed)."""
     from b2bscore.home import ProjectHome
-    from b2bscore.segments.versions import compare_versions
+    from b2bscore.segments.store import SegmentStore
 
-    comparison = compare_versions(ProjectHome.resolve(home).segments_dir, version, against)
+    comparison = SegmentStore.of(ProjectHome.resolve(home)).compare(version, against)
     out.print(f"[bold]Segments {comparison.version}[/] compared with {comparison.previous}", highlight=False)
     out.print(comparison.diff.render(limit=limit), highlight=False, soft_wrap=True)
 
@@ -350,15 +338,11 @@ def score(
     log_predictions: Annotated[bool, typer.Option("--log/--no-log", help="Append the scores to the prediction log (for monitoring).")] = True,
 ) -> None:
     """Batch scoring for CRM import: every open lead and every account, with reasons, scored by the champions."""
-    import pandas as pd
-
-    from b2bscore.home import ProjectHome
-    from b2bscore.serving.batch import run_batch_scoring
+    from b2bscore import api
 
     with _progress("score") as progress:
-        result = run_batch_scoring(data, out_file, home=ProjectHome.resolve(home), mapping=_load_mapping(mapping),
-                                   as_of=None if as_of is None else pd.Timestamp(as_of), chunk_size=chunk_size,
-                                   log_predictions=log_predictions, progress=progress)
+        result = api.score(data, out_file, home=home, mapping=mapping, as_of=as_of, chunk_size=chunk_size,
+                           log_predictions=log_predictions, progress=progress)
     versions = ", ".join(f"{task} v{version}" for task, version in result.versions.items())
     out.print(f"scored as of {result.as_of} with {versions}")
     if result.leads_path is not None:
@@ -374,30 +358,22 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option("--host", help="Interface to bind (0.0.0.0 to accept remote clients).")] = "127.0.0.1",
     home: HomeOption = None,
-    refresh_seconds: Annotated[float, typer.Option("--refresh-seconds", min=0.5, help="How often to ask the registry whether a champion moved.")] = 30.0,
-    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most records per request.")] = 1000,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes (scoring is CPU-bound: up to one per core).")] = 1,
+    config: Annotated[Optional[Path], typer.Option("--config", help="Serve settings (YAML/TOML, e.g. serving/serve.yaml); the options below override it.")] = None,
+    refresh_seconds: Annotated[Optional[float], typer.Option("--refresh-seconds", show_default="30", help="How often to ask the registry whether a champion moved.")] = None,
+    max_batch: Annotated[Optional[int], typer.Option("--max-batch", show_default="1000", help="Most records per request.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", show_default="1", help="Worker processes (scoring is CPU-bound: up to one per core).")] = None,
 ) -> None:
     """Serve the champions over HTTP (BentoML): score_leads, score_accounts, health, ready, models.
 
     Set B2BSCORE_API_KEY to require 'Authorization: Bearer <key>' on the scoring endpoints.
     """
-    import os
-    import shutil
-    import sys
+    from b2bscore.serving.config import load_serve_config
+    from b2bscore.serving.launch import serve as serve_service
 
-    from b2bscore.home import HOME_ENV, ProjectHome
-
-    os.environ[HOME_ENV] = str(ProjectHome.resolve(home).root)
-    os.environ["B2BSCORE_REFRESH_SECONDS"] = str(refresh_seconds)
-    os.environ["B2BSCORE_MAX_BATCH"] = str(max_batch)
-    os.environ["B2BSCORE_WORKERS"] = str(workers)
-    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
-    if bentoml is None:
-        from b2bscore.errors import ConfigError
-
-        raise ConfigError("the bentoml command is not installed in this environment (pip install bentoml)")
-    os.execv(bentoml, [bentoml, "serve", "b2bscore.serving.service:ScoringService", "--host", host, "--port", str(port)])
+    settings = load_serve_config(config).updated(
+        {"home": home, "refresh_seconds": refresh_seconds, "max_batch": max_batch, "workers": workers},
+        source="b2bscore serve options")
+    serve_service(settings, host=host, port=port)
 
 
 models_app = typer.Typer(help="Inspect and move the champion/challenger aliases of the registered models.", no_args_is_help=True)
@@ -523,18 +499,11 @@ def monitor(
     Exit code: 0 ok (or warnings only); 1 a segment alerts; 2 the check could not run;
     3 an alert, recovery or refresh could not be done (kept, and retried by the next check).
     """
-    import pandas as pd
+    from b2bscore import api
 
-    from b2bscore.home import ProjectHome
-    from b2bscore.monitoring import load_monitor_config, run_monitor
-
-    settings = load_monitor_config(config)
-    overrides = {k: v for k, v in {"window": window, "source": None if source is None else source.value}.items() if v}
-    if overrides:
-        settings = settings.model_validate({**settings.model_dump(), **overrides})
     with _progress("monitor") as progress:
-        run = run_monitor(data, home=ProjectHome.resolve(home), config=settings, mapping=_load_mapping(mapping),
-                          as_of=None if as_of is None else pd.Timestamp(as_of), dry_run=dry_run, progress=progress)
+        run = api.monitor(data, home=home, config=config, mapping=mapping, as_of=as_of, window=window,
+                          source=None if source is None else source.value, dry_run=dry_run, progress=progress)
     print_monitor_run(run)
     raise typer.Exit(run.exit_code)
 

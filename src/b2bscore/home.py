@@ -60,7 +60,7 @@ class ProjectHome:
 
     @property
     def segments_dir(self) -> Path:
-        """One folder per segmentation version (see ``b2bscore.segments.versions``)."""
+        """One folder per segmentation version (read and written through ``b2bscore.segments.store.SegmentStore``)."""
         return self.root / "segments"
 
     @property

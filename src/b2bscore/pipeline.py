@@ -16,16 +16,16 @@ from b2bscore.data.load import load_dataset
 from b2bscore.data.report import ValidationReport
 from b2bscore.errors import ConfigError
 from b2bscore.features import FeatureConfig, build_features, feature_specs
-from b2bscore.home import ProjectHome, Progress, no_progress
+from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.io import write_table
 from b2bscore.model.tasks import TASK_NAMES
-from b2bscore.segments.run import SegmentJobResult, run_segment_dataset
+from b2bscore.segments.job import SegmentJobResult, run_segment_dataset
+from b2bscore.segments.store import SegmentStore
 from b2bscore.serving.batch import BatchResult, score_dataset
 from b2bscore.synth import WorldConfig, WorldSummary, generate_world
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.job import train_dataset
 from b2bscore.training.train import TrainResult
-
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,12 @@ class DemoResult:
                                            zip(top["account_id"], top["icp_fit_score"], top["intent_max"]))),
             *(_segment_rows(self.segments) if self.segments is not None else []),
             *(_score_rows(self.scores) if self.scores is not None else []),
-            *(_monitor_rows(self.monitoring, ProjectHome(self.home).segments_dir) if self.monitoring is not None else []),
+            *(_monitor_rows(self.monitoring, SegmentStore.of(ProjectHome(self.home)))
+              if self.monitoring is not None else []),
         ]
 
 
-def _monitor_rows(run, segments_dir: Path) -> list[tuple[str, str]]:
+def _monitor_rows(run, segments: SegmentStore) -> list[tuple[str, str]]:
     result = run.result
     parts = [f"{check.task}: {check.status_summary()}" for check in result.tasks]
     rows = [("monitoring", f"{result.status} ({'; '.join(parts)}) -> {run.folder / 'summary.html'}")]
@@ -83,7 +84,7 @@ def _monitor_rows(run, segments_dir: Path) -> list[tuple[str, str]]:
         rows.append(("alerts", "; ".join(shown) + (f"; and {len(alerting) - 6} more" if len(alerting) > 6 else "")))
     refresh = run.refresh
     if refresh.segment_version:
-        rows.append(("refreshed segments", f"version {refresh.segment_version}{_refresh_changes(segments_dir, refresh.segment_version)}"
+        rows.append(("refreshed segments", f"version {refresh.segment_version}{_refresh_changes(segments, refresh.segment_version)}"
                                            f" (trigger recorded: {refresh.trigger})"))
     for line in refresh.retrained:
         rows.append(("retrained", line))
@@ -122,17 +123,11 @@ def _moved_text(count: int, previous: str) -> str:
     return f"; {count:,} accounts changed tier since {previous} (`b2bscore segment-diff`)"
 
 
-def _refresh_changes(segments_dir: Path, version: str) -> str:
+def _refresh_changes(store: SegmentStore, version: str) -> str:
     """``": Tier 1 482, ...; 360 accounts changed tier since <previous>"`` from the stored version."""
-    from b2bscore.segments.versions import read_manifest
-
-    manifest = read_manifest(segments_dir, version)
-    tiers = _tier_text(dict(manifest.get("tiers") or {}))
-    diff = segments_dir / version / "diff.json"
-    moved = ""
-    if diff.is_file() and manifest.get("previous_version"):
-        count = json.loads(diff.read_text(encoding="utf-8")).get("moved_counts", {}).get("tier", 0)
-        moved = _moved_text(count, str(manifest["previous_version"]))
+    tiers = _tier_text(dict(store.manifest(version).get("tiers") or {}))
+    diff = store.diff_summary(version)
+    moved = _moved_text(diff.moved_counts.get("tier", 0), diff.previous_version) if diff is not None else ""
     return f": {tiers}{moved}" if tiers else moved
 
 
@@ -150,8 +145,8 @@ def _segment_rows(result: SegmentJobResult) -> list[tuple[str, str]]:
     return [
         ("segments", f"version {result.version}: {_tier_text(result.tier_counts())}; {clustering.k} data-driven "
                      f"segments; {scores}{moved}"),
-        ("ranked accounts", str(result.version_dir / "ranked_accounts.csv")),
-        ("segment summary", str(result.version_dir / "summary.html")),
+        ("ranked accounts", str(result.ranked_path)),
+        ("segment summary", str(result.summary_path)),
     ]
 
 

@@ -2,7 +2,7 @@
 
 Everything downstream (validation, the generator, features, models, the service) reads
 these declarations instead of repeating column names. ``docs/data-contract.md`` is the
-human-readable twin of this module; ``tests/test_contract_docs.py`` keeps them in step.
+human-readable twin of this module; ``tests/unit/test_contract_docs.py`` keeps them in step.
 
 Canonical in-memory types, as returned by the loader:
 

@@ -16,11 +16,11 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from b2bscore.data.dataset import OPEN_LEAD_DAYS, Dataset
+from b2bscore.data.dataset import Dataset
 from b2bscore.features import build_features
 from b2bscore.features.firmographic import SIZE_BANDS, band
-from b2bscore.model.scoring import score_features
 from b2bscore.model.estimator import ScoringModel
+from b2bscore.model.scoring import score_features
 from b2bscore.model.tasks import MODEL_NAMES, TASK_NAMES
 
 log = logging.getLogger(__name__)
@@ -101,12 +101,11 @@ def account_scores(data: Dataset, as_of: pd.Timestamp, champions: dict[str, Cham
 
 
 def _best_open_lead(data: Dataset, as_of: pd.Timestamp, model: ScoringModel) -> pd.DataFrame:
-    """Per account, the highest conversion probability of its leads created in the last 90 days."""
-    leads = data.leads
-    recent = leads[(leads["created_at"] < as_of) & (leads["created_at"] >= as_of - pd.Timedelta(days=OPEN_LEAD_DAYS))]
-    if recent.empty:
+    """Per account, the highest conversion probability of its open leads (:meth:`Dataset.open_leads`: the leads
+    batch scoring writes, so an account's p_convert is the best of its rows in the batch leads file)."""
+    entities = data.open_leads(as_of)
+    if entities.empty:
         return pd.DataFrame({"account_id": pd.Series(dtype=object), "p_convert": pd.Series(dtype=float)})
-    entities = pd.DataFrame({"lead_id": recent["lead_id"].to_numpy(), "as_of": as_of})
     features = build_features(data, entities, entity="lead", config=model.feature_config)
     scored = score_features(model, features)
     return scored.groupby("account_id", sort=False)["probability"].max().rename("p_convert").reset_index()

@@ -1,4 +1,4 @@
-"""The scoring model: declared features -> encoding -> LightGBM -> calibration, in one object.
+"""The scoring model: declared features -> encoding -> LightGBM -> calibration, in one scikit-learn estimator.
 
 ``ScoringModel`` holds everything needed to go from a feature frame to a score, so that the
 registered MLflow model (see ``b2bscore.model.pyfunc``) is self-sufficient.
@@ -7,25 +7,33 @@ registered MLflow model (see ``b2bscore.model.pyfunc``) is self-sufficient.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
+from b2bscore.errors import ConfigError
 from b2bscore.features import FeatureConfig, feature_specs
-from b2bscore.model.settings import LightGBMConfig
+from b2bscore.model.settings import Calibration, LightGBMConfig
+from b2bscore.model.tasks import Entity, Kind
 
-Task = Literal["classification", "regression"]
 GRADES = ("A", "B", "C", "D")
 GRADE_SHARES = (0.10, 0.20, 0.30)  # A: top 10% of the validation period, B: next 20%, C: next 30%, D: the rest
+_OPTIONS = {"task": get_args(Kind), "entity": get_args(Entity), "calibration": get_args(Calibration)}
 
 
 @dataclass(frozen=True)
 class ModelInputs:
-    """Which declared features the model reads, split by kind."""
+    """Which declared features the model reads, split by kind, and how they become LightGBM's matrix."""
 
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
@@ -40,39 +48,78 @@ class ModelInputs:
         return cls(numeric=tuple(s.name for s in specs if s.dtype in ("float", "int", "bool")),
                    categorical=tuple(s.name for s in specs if s.dtype == "category"))
 
+    def categories(self, features: pd.DataFrame) -> dict[str, list]:
+        """Each categorical input's values in ``features``, sorted (missing values left out)."""
+        return {name: sorted(pd.unique(features[name].dropna())) for name in self.categorical}
 
-class ScoringModel:
+    def encode(self, features: pd.DataFrame, categories: dict[str, list]) -> np.ndarray:
+        """Numeric inputs as float, categorical ones as their code in ``categories`` (unseen or missing -> NaN)."""
+        numeric = features[list(self.numeric)].to_numpy(dtype=np.float64)
+        codes = [
+            pd.Categorical(features[name], categories=categories[name]).codes.astype(np.float64)
+            for name in self.categorical
+        ]
+        matrix = np.column_stack([numeric, *codes]) if codes else numeric
+        matrix[:, numeric.shape[1]:][matrix[:, numeric.shape[1]:] < 0] = np.nan
+        return matrix
+
+
+def _is_classifier(model: ScoringModel) -> bool:
+    return model.task == "classification"
+
+
+class ScoringModel(BaseEstimator):
     """LightGBM on point-in-time features, with early stopping and (for classifiers) calibration.
 
-    Follows the scikit-learn habits: ``__init__`` stores settings, ``fit`` returns self,
-    learned state ends in ``_``.
+    A scikit-learn estimator: ``__init__`` stores the settings, ``fit(X, y, eval_set=(X_valid, y_valid))`` returns
+    self, learned state ends in ``_``. ``X`` is a frame of the declared features of ``entity`` (as built by
+    ``b2bscore.features.build_features``), not an arbitrary array.
+
+    One class serves both tasks, chosen by ``task``, rather than a classifier and a regressor class: the registered
+    models, the scoring function and the monitoring all hold one type and call ``predict``, which returns the
+    calibrated probability of the positive class for a classifier (not a class label, so scikit-learn's
+    ``ClassifierMixin`` contract would not fit) and the expected value for a regressor. ``predict_proba`` exists
+    only when ``task="classification"``.
+
+    Learned: ``inputs_`` (the declared inputs, numeric and categorical), ``categories_`` (each categorical input's
+    categories in the training rows), ``booster_`` and ``best_iteration_`` (the LightGBM trees, cut where early
+    stopping found the best validation score), ``calibrator_`` (classification: maps the booster's probability to a
+    calibrated one; None for regression), ``grade_cuts_`` (classification: the A/B/C score cut-offs) and, derived
+    from ``inputs_``, ``feature_names_in_`` and ``n_features_in_``.
     """
 
-    def __init__(self, *, task: Task, entity: str, feature_config: FeatureConfig, lgbm: LightGBMConfig,
-                 calibration: Literal["isotonic", "sigmoid"] = "isotonic") -> None:
+    def __init__(self, *, task: Kind, entity: Entity, feature_config: FeatureConfig, lgbm: LightGBMConfig,
+                 calibration: Calibration = "isotonic") -> None:
         self.task = task
         self.entity = entity
         self.feature_config = feature_config
         self.lgbm = lgbm
         self.calibration = calibration
 
-    # -- encoding ---------------------------------------------------------------------
-    def _matrix(self, features: pd.DataFrame) -> np.ndarray:
-        """Numeric features as float, categories as their fitted code (unseen or missing -> NaN)."""
-        numeric = features[list(self.inputs_.numeric)].to_numpy(dtype=np.float64)
-        codes = [
-            pd.Categorical(features[name], categories=self.categories_[name]).codes.astype(np.float64)
-            for name in self.inputs_.categorical
-        ]
-        matrix = np.column_stack([numeric, *codes]) if codes else numeric
-        matrix[:, numeric.shape[1]:][matrix[:, numeric.shape[1]:] < 0] = np.nan
-        return matrix
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # LightGBM routes missing values; unseen categories become missing
+        tags.input_tags.categorical = True
+        return tags
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """The declared features the model reads, in the order of its matrix (and of ``contributions``)."""
+        return np.asarray(self.inputs_.names, dtype=object)
+
+    @property
+    def n_features_in_(self) -> int:
+        return len(self.inputs_.names)
 
     # -- fitting ----------------------------------------------------------------------
-    def fit(self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray) -> ScoringModel:
+    def fit(self, X: pd.DataFrame, y: np.ndarray, *, eval_set: tuple[pd.DataFrame, np.ndarray]) -> ScoringModel:
+        """Fit on ``X`` and ``y`` (0/1 labels, or values for regression), stopping early on ``eval_set`` =
+        (X_valid, y_valid), which also fits the calibration and the grade cut-offs: a later period than ``X``'s."""
+        self._check_options()
+        X_valid, y_valid = eval_set
         self.inputs_ = ModelInputs.declared(self.feature_config, self.entity)
-        self.categories_ = {name: sorted(pd.unique(train[name].dropna())) for name in self.inputs_.categorical}
-        x_train, x_valid = self._matrix(train), self._matrix(valid)
+        self.categories_ = self.inputs_.categories(X)
+        x_train, x_valid = self._matrix(X), self._matrix(X_valid)
         objective = {"classification": "binary", "regression": "tweedie"}[self.task]
         params = {
             "objective": objective, "num_leaves": self.lgbm.num_leaves, "max_depth": self.lgbm.max_depth,
@@ -83,7 +130,7 @@ class ScoringModel:
         }
         names = list(self.inputs_.names)
         categorical = list(self.inputs_.categorical)
-        train_set = lgb.Dataset(x_train, label=y_train, feature_name=names, categorical_feature=categorical, free_raw_data=True)
+        train_set = lgb.Dataset(x_train, label=y, feature_name=names, categorical_feature=categorical, free_raw_data=True)
         valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
         self.booster_ = lgb.train(
             params, train_set, num_boost_round=self.lgbm.max_rounds, valid_sets=[valid_set],
@@ -94,36 +141,103 @@ class ScoringModel:
         if self.task == "classification":
             raw = self._raw(x_valid)
             self.calibrator_ = _fit_calibrator(raw, y_valid, self.calibration)
-            calibrated = self.calibrator_.transform(raw)
-            self.grade_cuts_ = _grade_cuts(calibrated)
+            self.grade_cuts_ = _grade_cuts(self._calibrated(raw)[:, 1])
         return self
 
+    def _check_options(self) -> None:
+        for name, valid in _OPTIONS.items():
+            if getattr(self, name) not in valid:
+                raise ConfigError(f"unknown {name} {getattr(self, name)!r} for ScoringModel; "
+                                  f"choose one of: {', '.join(valid)}")
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        return self.inputs_.encode(X, self.categories_)
+
     def _raw(self, matrix: np.ndarray) -> np.ndarray:
+        """The booster's output: the uncalibrated probability (classification) or the expected value (regression)."""
         return self.booster_.predict(matrix, num_iteration=self.best_iteration_)
 
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
+        return self.calibrator_.predict_proba(raw.reshape(-1, 1))
+
     # -- scoring ----------------------------------------------------------------------
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
-        """Calibrated probability (classification) or expected value (regression)."""
-        raw = self._raw(self._matrix(features))
-        return self.calibrator_.transform(raw) if self.calibrator_ is not None else raw
+    @available_if(_is_classifier)
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities, one row per row of ``X``: columns (negative, positive)."""
+        check_is_fitted(self)
+        return self._calibrated(self._raw(self._matrix(X)))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of the positive class (classification) or expected value (regression)."""
+        check_is_fitted(self)
+        if self.task == "classification":
+            return self.predict_proba(X)[:, 1]
+        return self._raw(self._matrix(X))
 
     def grade(self, probability: np.ndarray) -> np.ndarray:
         """A-D: A is the top 10% of the validation period's scores, then 20%, 30% and the rest."""
+        check_is_fitted(self)
         position = np.searchsorted(-np.asarray(self.grade_cuts_), -np.asarray(probability), side="left")
         return np.asarray(GRADES, dtype=object)[position]
 
-    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Exact per-feature contributions (SHAP values of the trees, in raw-score units) plus 'bias'."""
-        values = self.booster_.predict(self._matrix(features), num_iteration=self.best_iteration_, pred_contrib=True)
-        return pd.DataFrame(values, columns=[*self.inputs_.names, "bias"], index=features.index)
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Exact per-feature contributions (SHAP values of the trees, in raw-score units: log-odds for a classifier)
+        plus 'bias'; a row's contributions add up to its uncalibrated raw score."""
+        check_is_fitted(self)
+        values = self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_, pred_contrib=True)
+        return pd.DataFrame(values, columns=[*self.inputs_.names, "bias"], index=X.index)
 
     def feature_importance(self) -> pd.Series:
+        """Total gain of each input over the trees used, largest first."""
+        check_is_fitted(self)
         gain = self.booster_.feature_importance(importance_type="gain", iteration=self.best_iteration_)
         return pd.Series(gain, index=list(self.inputs_.names)).sort_values(ascending=False)
 
 
+# -- calibration ----------------------------------------------------------------------
+# ``calibrator_`` maps the booster's raw probability, as one column, to calibrated (negative, positive) probabilities.
+
+class _RawProbability(ClassifierMixin, BaseEstimator):
+    """The fitted booster's uncalibrated probability, read from the one column it is given: the already fitted
+    classifier that ``CalibratedClassifierCV`` calibrates, frozen (``fit`` only records the classes)."""
+
+    def fit(self, raw: np.ndarray, y: np.ndarray) -> _RawProbability:
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, raw: np.ndarray) -> np.ndarray:
+        return np.column_stack([1 - raw[:, 0], raw[:, 0]])
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        return self.classes_[(raw[:, 0] > 0.5).astype(int)]
+
+
+def _logit(raw: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(raw, 1e-9, 1 - 1e-9) / np.clip(1 - raw, 1e-9, None))
+
+
+def _fit_calibrator(raw: np.ndarray, y: np.ndarray, method: Calibration):
+    """A fitted classifier of the raw probability column: isotonic regression through scikit-learn's
+    ``CalibratedClassifierCV``, or Platt scaling on the logit of the raw probability.
+
+    Platt scaling stays ours, to keep the scores of ``calibration="sigmoid"`` models as they were: scikit-learn's
+    ``method="sigmoid"`` fits the sigmoid on the raw probability itself, not on its logit, which on generated worlds
+    moved scores by up to 0.2 and calibrated worse more often than not (a sigmoid of the logit is exact when the
+    booster's log-odds are off by a scale and a shift, a sigmoid of the probability is not); given the logit, it
+    still moves them by up to 0.01 (it fits Platt's smoothed targets rather than the 0/1 labels).
+    """
+    column = raw.reshape(-1, 1)
+    if method == "isotonic":
+        # frozen, the classifier is not refitted per fold: the folds only split its predictions, and every row
+        # calibrates one IsotonicRegression(out_of_bounds="clip"), as b2bscore 0.1 fitted it
+        frozen = FrozenEstimator(_RawProbability().fit(column, y))
+        return CalibratedClassifierCV(frozen, method="isotonic").fit(column, y)
+    return make_pipeline(FunctionTransformer(_logit), LogisticRegression(C=1e6)).fit(column, y)
+
+
 class _Calibrator:
-    """Maps raw model probabilities to calibrated ones (isotonic or Platt)."""
+    """The calibrator of models registered by b2bscore 0.1 (their pickles hold it); new models hold a scikit-learn
+    calibrator (see ``_fit_calibrator``) with the same ``predict_proba``."""
 
     def __init__(self, method: str, model) -> None:
         self.method = method
@@ -132,15 +246,11 @@ class _Calibrator:
     def transform(self, raw: np.ndarray) -> np.ndarray:
         if self.method == "isotonic":
             return self.model.predict(raw)
-        logit = np.log(np.clip(raw, 1e-9, 1 - 1e-9) / np.clip(1 - raw, 1e-9, None))
-        return self.model.predict_proba(logit.reshape(-1, 1))[:, 1]
+        return self.model.predict_proba(_logit(raw).reshape(-1, 1))[:, 1]
 
-
-def _fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str) -> _Calibrator:
-    if method == "isotonic":
-        return _Calibrator(method, IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y))
-    logit = np.log(np.clip(raw, 1e-9, 1 - 1e-9) / np.clip(1 - raw, 1e-9, None))
-    return _Calibrator(method, LogisticRegression(C=1e6).fit(logit.reshape(-1, 1), y))
+    def predict_proba(self, raw: np.ndarray) -> np.ndarray:
+        probability = self.transform(raw[:, 0])
+        return np.column_stack([1 - probability, probability])
 
 
 def _grade_cuts(probability: np.ndarray) -> tuple[float, ...]:

@@ -20,7 +20,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from b2bscore.errors import B2BScoreError, ConfigError
-from b2bscore.model.tasks import MODEL_NAMES, MODEL_PREFIX
+from b2bscore.model.tasks import MODEL_PREFIX
+
 CHAMPION, CHALLENGER = "champion", "challenger"
 LOWER_IS_BETTER = frozenset({"brier", "log_loss", "ece", "mae", "rmse"})
 _AUDIT_PREFIX = "audit."

@@ -1,8 +1,13 @@
-"""The estimator's settings: LightGBM's hyper-parameters as a typed, frozen configuration."""
+"""The estimator's settings: LightGBM's hyper-parameters as a typed, frozen configuration, and the calibrations."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+Calibration = Literal["isotonic", "sigmoid"]
+"""How a classifier's raw probabilities are calibrated on the validation period (see ``estimator._fit_calibrator``)."""
 
 
 class _Frozen(BaseModel):
@@ -10,7 +15,7 @@ class _Frozen(BaseModel):
 
 
 class LightGBMConfig(_Frozen):
-    """Defaults from ``benchmarks/tune_lightgbm.py`` (see BENCHMARKS.md): small trees with strong regularisation
+    """Defaults from ``training/tune_lightgbm.py`` (see BENCHMARKS.md): small trees with strong regularisation
     matched or beat larger ones on every out-of-time metric, and keep per-record reasons (``pred_contrib``) cheap."""
 
     num_leaves: int = Field(default=7, ge=2)

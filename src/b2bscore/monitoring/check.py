@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from b2bscore.model.champions import Champion
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
+from b2bscore.model.champions import Champion
 from b2bscore.model.tasks import TASKS
 from b2bscore.monitoring.config import MonitorConfig
 from b2bscore.monitoring.current import CurrentRows, current_from_data, current_from_log, matured_rows
 from b2bscore.monitoring.drift import FeatureSchema, check_drift
 from b2bscore.monitoring.reference import Reference, check_columns, load_reference
 from b2bscore.monitoring.result import TaskCheck
-from b2bscore.monitoring.segments import Assignments, attach_segments
+from b2bscore.monitoring.segments import attach_segments
+from b2bscore.segments.store import SegmentLabels
 from b2bscore.serving.predlog import PredictionLog
 
 
@@ -37,11 +38,12 @@ def current_rows(champion: Champion, data: Dataset, *, as_of: pd.Timestamp, now:
 
 
 def check_task(champion: Champion, data: Dataset, *, as_of: pd.Timestamp, now: pd.Timestamp, config: MonitorConfig,
-               assignments: Assignments, log: PredictionLog | None = None,
+               assignments: SegmentLabels, log: PredictionLog | None = None,
                reference: Reference | None = None) -> tuple[TaskCheck, dict[str, pd.DataFrame]]:
     """One champion's check; also returns the frames compared (reference, current, matured) for the reports.
 
-    ``data`` is the data as known at ``as_of``. Raises DataError when the check cannot run (no current rows,
+    ``data`` is the data as known at ``as_of``; ``assignments`` are the latest segmentation's labels per account
+    (:meth:`SegmentStore.labels`). Raises DataError when the check cannot run (no current rows,
     columns that do not match, no reference).
     """
     reference = reference or load_reference(champion)

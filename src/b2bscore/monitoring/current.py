@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from b2bscore.model.champions import Champion
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
+from b2bscore.model.champions import Champion
 from b2bscore.model.tasks import TASKS
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.training.config import TrainConfig

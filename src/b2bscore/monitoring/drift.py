@@ -20,8 +20,16 @@ from b2bscore.monitoring.config import MonitorConfig
 from b2bscore.monitoring.result import OVERALL, Performance, SegmentResult
 from b2bscore.monitoring.rules import judge
 from b2bscore.monitoring.segments import ASSIGNMENT_COLUMNS, Slice, segment_slices
-from b2bscore.monitoring.stats import (CATEGORICAL, NUMERIC, calibration, column_drift, column_kind, ranking,
-                                       ranking_drop, segment_share)
+from b2bscore.monitoring.stats import (
+    CATEGORICAL,
+    NUMERIC,
+    calibration,
+    column_drift,
+    column_kind,
+    ranking,
+    ranking_drop,
+    segment_share,
+)
 
 
 @dataclass(frozen=True)

@@ -19,24 +19,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from b2bscore.model.champions import load_champions
 from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset, resolve_now
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import DataError
-from b2bscore.home import ProjectHome, Progress, no_progress
+from b2bscore.home import Progress, ProjectHome, no_progress
+from b2bscore.model.champions import load_champions
+from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.monitoring import alerts
 from b2bscore.monitoring.check import check_task, feature_schema
 from b2bscore.monitoring.config import MonitorConfig
 from b2bscore.monitoring.record import record_run
 from b2bscore.monitoring.reference import load_reference
-from b2bscore.monitoring.refresh import (RefreshOutcome, Retrainer, SegmentRefresher, refresh_on_alert, retrainer,
-                                        segment_refresher)
+from b2bscore.monitoring.refresh import (
+    RefreshOutcome,
+    Retrainer,
+    SegmentRefresher,
+    refresh_on_alert,
+    retrainer,
+    segment_refresher,
+)
 from b2bscore.monitoring.report import drift_report, performance_report, write_summary
 from b2bscore.monitoring.result import MonitorResult, TaskCheck
-from b2bscore.monitoring.segments import check_segment_columns, latest_assignments
+from b2bscore.monitoring.segments import check_segment_columns
+from b2bscore.segments.store import SegmentStore
 from b2bscore.serving.predlog import PredictionLog
-from b2bscore.model.tracking import activate, resolve_tracking
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ALERT, EXIT_ACTION_FAILED = 0, 1, 3
@@ -83,7 +90,7 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
     dataset, _ = load_dataset(Path(data_dir), mapping)
     as_of = dataset.resolve_as_of(as_of, purpose="the check")
     known = dataset.known_before(as_of)
-    assignments = latest_assignments(home)
+    assignments = SegmentStore.of(home).labels()
     logbook = PredictionLog(home.predictions_dir) if config.source != "data" else None
     folder = _run_folder(home, checked_at, dry_run)
     checks, skipped, references = [], {}, {}

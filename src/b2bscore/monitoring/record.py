@@ -9,8 +9,8 @@ from mlflow.entities import Metric, Param, RunTag
 
 from b2bscore import __version__
 from b2bscore.home import ProjectHome
-from b2bscore.monitoring.result import STATUSES, MonitorResult
 from b2bscore.model.tracking import activate, ensure_experiment, resolve_tracking
+from b2bscore.monitoring.result import STATUSES, MonitorResult
 
 MONITORING_EXPERIMENT = "b2bscore-monitoring"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from b2bscore.model.champions import Champion
 from b2bscore.errors import DataError
+from b2bscore.model.champions import Champion
 from b2bscore.model.pyfunc import REFERENCE_ARTIFACT
 from b2bscore.training.config import TrainConfig
 

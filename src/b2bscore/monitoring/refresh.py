@@ -89,7 +89,7 @@ def segment_refresher(known: Dataset, *, home: ProjectHome, as_of: pd.Timestamp,
     """A new segmentation version of ``known`` as of ``as_of``, recording the trigger."""
     def run(trigger: str) -> str:
         from b2bscore.segments.config import load_segment_config
-        from b2bscore.segments.run import run_segment_dataset
+        from b2bscore.segments.job import run_segment_dataset
 
         result = run_segment_dataset(known, home=home, as_of=as_of, config=load_segment_config(config_path), trigger=trigger)
         return result.version
@@ -101,8 +101,8 @@ def retrainer(known: Dataset, *, home: ProjectHome, configs: dict[str, TrainConf
     """Train ``task`` again as its champion was trained, except that the new version is never promoted automatically;
     the trigger is recorded on the run and on the new version."""
     def run(task: str, trigger: str) -> str:
-        from b2bscore.training.job import train_dataset
         from b2bscore.model.tracking import activate, resolve_tracking
+        from b2bscore.training.job import train_dataset
 
         base = configs[task]
         config = base.model_copy(update={"promotion": base.promotion.model_copy(update={"auto_promote": False})})

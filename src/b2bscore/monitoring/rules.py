@@ -6,7 +6,6 @@ from b2bscore.monitoring.config import RulesConfig
 from b2bscore.monitoring.result import Finding, Performance, worst
 from b2bscore.monitoring.stats import ColumnDrift, SegmentShare
 
-
 MIN_EXPECTED = 5.0
 """Expected outcomes (or, for values, rows) below which a calibration gap is not judged: too few to tell."""
 

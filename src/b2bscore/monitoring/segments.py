@@ -1,44 +1,24 @@
 """Which segment each reference and current row belongs to, and the list of segments to judge.
 
 ``industry``, ``region``, ``size_band`` (any model feature) are read from the rows themselves. ``tier``,
-``cluster_name`` (any column of a segmentation version's assignments) come from the latest segmentation
-version, by account: a row is judged in the segment its account is in *now*, on both sides.
+``cluster_name`` (any segment kind of a segmentation version) come from the latest segmentation version
+(:meth:`SegmentStore.labels`), by account: a row is judged in the segment its account is in *now*, on both sides.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from b2bscore.errors import ConfigError
-from b2bscore.home import ProjectHome
 from b2bscore.monitoring.result import OVERALL
+from b2bscore.segments.assign import SEGMENT_KINDS
+from b2bscore.segments.store import SegmentLabels
 
-ASSIGNMENT_COLUMNS: tuple[str, ...] = ("tier", "value_segment", "firmographic_segment", "technographic_segment",
-                                       "buying_stage", "cluster_name")
-
-
-@dataclass(frozen=True)
-class Assignments:
-    """The latest segmentation version's account -> segment labels (``frame`` None when there is no version)."""
-
-    version: str | None
-    frame: pd.DataFrame | None
-
-
-def latest_assignments(home: ProjectHome) -> Assignments:
-    from b2bscore.segments.versions import latest_version
-
-    root = home.root / "segments"
-    version = latest_version(root)
-    if version is None:
-        return Assignments(None, None)
-    columns = ["account_id", *ASSIGNMENT_COLUMNS]
-    frame = pd.read_parquet(Path(root) / version / "assignments.parquet")
-    return Assignments(version, frame[[c for c in columns if c in frame.columns]])
+ASSIGNMENT_COLUMNS: tuple[str, ...] = SEGMENT_KINDS
+"""The segmentation columns a row can be judged by (one per segment kind)."""
 
 
 def check_segment_columns(columns: tuple[str, ...], features: tuple[str, ...]) -> None:
@@ -51,12 +31,12 @@ def check_segment_columns(columns: tuple[str, ...], features: tuple[str, ...]) -
                           "size_band, lead_source")
 
 
-def attach_segments(frame: pd.DataFrame, assignments: Assignments, columns: tuple[str, ...]) -> pd.DataFrame:
+def attach_segments(frame: pd.DataFrame, segments: SegmentLabels, columns: tuple[str, ...]) -> pd.DataFrame:
     """``frame`` with the segmentation columns among ``columns`` joined by ``account_id`` (missing: no label)."""
     wanted = [c for c in columns if c in ASSIGNMENT_COLUMNS and c not in frame.columns]
-    if not wanted or assignments.frame is None or "account_id" not in frame.columns:
+    if not wanted or segments.frame is None or "account_id" not in frame.columns:
         return frame
-    labels = assignments.frame[["account_id", *[c for c in wanted if c in assignments.frame.columns]]]
+    labels = segments.frame[["account_id", *[c for c in wanted if c in segments.frame.columns]]]
     return frame.merge(labels.drop_duplicates("account_id"), on="account_id", how="left")
 
 

@@ -30,8 +30,9 @@ DERIVED_DESCRIPTIONS = {
 
 
 @dataclass(frozen=True)
-class Assignments:
-    """One row per account in ``frame``; ``fallback`` is True (and ``notes`` say so) when no model scores were used."""
+class AssignmentResult:
+    """What :func:`assign_segments` computed: one row per account in ``frame``, the data-driven segments'
+    ``profiles`` and ``clustering``; ``fallback`` is True (and ``notes`` say so) when no model scores were used."""
 
     frame: pd.DataFrame
     profiles: list[ClusterProfile]
@@ -41,7 +42,7 @@ class Assignments:
 
 
 def assign_segments(features: pd.DataFrame, scores: pd.DataFrame | None,
-                    config: SegmentConfig = SegmentConfig()) -> Assignments:
+                    config: SegmentConfig = SegmentConfig()) -> AssignmentResult:
     """Segment every account of ``features`` (one row per account, as ``build_features`` returns).
 
     ``scores`` holds ``account_id`` and any of ``p_convert``, ``p_churn``, ``cltv_pred`` (NaN where a
@@ -76,7 +77,7 @@ def assign_segments(features: pd.DataFrame, scores: pd.DataFrame | None,
                    "propensity_source", "value_source"):
         out[column] = table[column].to_numpy()
     out["reasons"] = top_reasons(table, descriptions, config.reasons)
-    return Assignments(frame=out, profiles=profiles, clustering=clustering, fallback=derived.fallback, notes=derived.notes)
+    return AssignmentResult(frame=out, profiles=profiles, clustering=clustering, fallback=derived.fallback, notes=derived.notes)
 
 
 def _check_features(features: pd.DataFrame, config: SegmentConfig) -> None:

@@ -1,133 +1,221 @@
-"""``run_segmentation``: one versioned segmentation of every account as of a date, written atomically.
+"""``run_segment_job``: segment every account as of a date into a new version under the project home,
+recorded as one MLflow run of the ``b2bscore-segments`` experiment.
 
-A version folder holds ``assignments.parquet``, ``features.parquet`` (what the next refresh diffs
-against), ``profiles.json``, ``kpis.csv``, ``ranked_accounts.csv``, ``summary.html``, ``diff.json`` and
-``segmentation.json`` (as-of date, config, fallback notes, the clustering choice). Everything is
-computed first and written into a hidden temporary folder beside ``out_dir``, which is renamed into
-place only when complete, so a failure leaves no half-written version.
+Scores come from the registry's champions when there are any; without them the job falls back to
+fit and behaviour only and says so (``SegmentJobResult.message``). The computation is ``segment_accounts``
+(``segment.py``); the version is staged and published through the home's :class:`SegmentStore` (``store.py``),
+so it appears in ``home/segments/<version>/`` only when complete, with ``diff.txt`` and ``manifest.json`` added.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
+from b2bscore import __version__
 from b2bscore.data.dataset import Dataset
-from b2bscore.errors import ConfigError, DataError
-from b2bscore.features import build_features, feature_specs
-from b2bscore.segments.assign import Assignments, assign_segments
-from b2bscore.segments.config import SegmentConfig, check_rule_columns
-from b2bscore.segments.diff import SegmentDiff, diff_assignments
-from b2bscore.segments.kpis import segment_kpis
-from b2bscore.segments.report import ranked_accounts, summary_html
+from b2bscore.data.load import load_dataset
+from b2bscore.data.mapping import MappingConfig
+from b2bscore.features import feature_specs
+from b2bscore.home import Progress, ProjectHome, no_progress
+from b2bscore.model.champions import account_scores, load_champions
+from b2bscore.model.tracking import TrackingConfig, activate, ensure_experiment, resolve_tracking
+from b2bscore.segments.config import SegmentConfig, check_rule_columns, load_segment_config
+from b2bscore.segments.diff import SegmentDiff
+from b2bscore.segments.segment import SegmentationResult, segment_accounts
+from b2bscore.segments.store import KPIS, MANIFEST, RANKED, SUMMARY, SegmentStore, StagedVersion
 
-FILES: tuple[str, ...] = ("assignments.parquet", "features.parquet", "profiles.json", "kpis.csv",
-                          "ranked_accounts.csv", "summary.html", "diff.json", "segmentation.json")
+SEGMENTS_EXPERIMENT = "b2bscore-segments"
+MANUAL_TRIGGER = "manual"
 
 
 @dataclass(frozen=True)
-class SegmentationResult:
-    """What one run produced; ``out_dir`` holds it on disk. ``fallback`` / ``notes`` say when no model scores were used."""
+class SegmentJobResult:
+    """One segmentation version: where it is, what it was compared with, and the MLflow run that records it.
 
-    out_dir: Path
-    as_of: pd.Timestamp
-    assignments: Assignments
-    kpis: pd.DataFrame
-    ranked: pd.DataFrame
-    diff: SegmentDiff | None
+    ``used_models``: task -> registered version of the champion that scored it (empty in fallback).
+    ``message``: what the user must know about the scores (the fallback, or a missing model), else None.
+    """
+
+    version: str
+    version_dir: Path
+    previous_version: str | None
+    segmentation: SegmentationResult
+    run_id: str
+    experiment_id: str
+    tracking: str
+    used_models: dict[str, str]
+    model_names: dict[str, str]
+    fallback: bool
+    message: str | None
+    trigger: str
     manifest: dict[str, object]
 
     @property
-    def fallback(self) -> bool:
-        return self.assignments.fallback
+    def as_of(self) -> pd.Timestamp:
+        return self.segmentation.as_of
 
     @property
-    def notes(self) -> tuple[str, ...]:
-        return self.assignments.notes
+    def diff(self) -> SegmentDiff | None:
+        """What moved since ``previous_version`` (None for the first version)."""
+        return self.segmentation.diff
+
+    @property
+    def ranked_path(self) -> Path:
+        """The ranked accounts, for CRM import."""
+        return self.version_dir / RANKED
+
+    @property
+    def summary_path(self) -> Path:
+        """The HTML summary sales teams open."""
+        return self.version_dir / SUMMARY
+
+    @property
+    def kpis_path(self) -> Path:
+        return self.version_dir / KPIS
+
+    def tier_counts(self) -> dict[str, int]:
+        """Accounts per tier, in tier order."""
+        return {str(k): int(v) for k, v in self.segmentation.assignments.frame["tier"].value_counts().sort_index().items()}
 
 
-def run_segmentation(data: Dataset, as_of: pd.Timestamp | str, config: SegmentConfig, scores: pd.DataFrame | None,
-                     out_dir: Path, previous_dir: Path | None = None) -> SegmentationResult:
-    """Segment ``data`` as of ``as_of`` (features and KPIs use only data before it) into the new folder ``out_dir``.
+def run_segment_job(data_dir: Path, *, home: ProjectHome, as_of: pd.Timestamp | str | None = None,
+                    config_path: Path | None = None, mapping: MappingConfig | None = None, trigger: str | None = None,
+                    progress: Progress = no_progress) -> SegmentJobResult:
+    """Load ``data_dir`` (through ``mapping``) and segment it as :func:`run_segment_dataset` does."""
+    config = load_segment_config(config_path)
+    check_segment_config(config)  # before the (slower) load: a misspelled rule fails at once
+    progress("load data", 0.0)
+    dataset, _ = load_dataset(Path(data_dir), mapping)
+    return run_segment_dataset(dataset, home=home, as_of=as_of, config=config, trigger=trigger, progress=progress)
 
-    ``scores``: ``account_id`` with ``p_convert``, ``p_churn``, ``cltv_pred`` (None: fit-and-behaviour
-    fallback). ``previous_dir``: an earlier version folder to compare with.
+
+def run_segment_dataset(dataset: Dataset, *, home: ProjectHome, as_of: pd.Timestamp | str | None = None,
+                        config: SegmentConfig = SegmentConfig(), trigger: str | None = None,
+                        progress: Progress = no_progress, created_at: datetime | None = None) -> SegmentJobResult:
+    """Segment ``dataset`` as known before ``as_of`` (default: the end of the data) into a new version.
+
+    ``trigger`` says why the job ran (e.g. ``"drift alert: segment Tier 1 / industry=software"``); it is
+    recorded in the manifest and as the run's ``segments.trigger`` tag (``"manual"`` when None).
+    ``created_at`` (default: now) dates the version id.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        raise ConfigError(f"segmentation output {out_dir} already exists; versions are never overwritten, choose a new folder")
-    as_of = pd.Timestamp(as_of)
+    check_segment_config(config)
+    as_of = dataset.resolve_as_of(as_of, purpose="segments")
+    known = dataset.known_before(as_of)
+    store = SegmentStore.of(home)
+    previous = store.latest()
+    tracking = resolve_tracking(home)
+    client = activate(tracking)
+    progress("score", 0.1)
+    scores, champions, message = _model_scores(client, known, as_of, tracking)
+    created_at = created_at or datetime.now(timezone.utc)
+    progress("segment", 0.3)
+    result = segment_accounts(known, as_of, config, scores,
+                              previous=None if previous is None else store.snapshot(previous))
+    message = message or ("; ".join(result.notes) if result.notes else None)
+    progress("record", 0.85)
+    experiment_id = ensure_experiment(SEGMENTS_EXPERIMENT, tracking)
+    version = store.new_version_id(created_at)
+    header = {"version": version, "created_at": created_at.isoformat(), "as_of": as_of.isoformat(),
+              "trigger": trigger or MANUAL_TRIGGER, "previous_version": previous, "data_digest": known.digest(),
+              "models": champions, "fallback": result.fallback, "message": message}
+    with store.stage(version) as staged:
+        run_id = _record(client, experiment_id, header, result, config, staged)
+    progress("done", 1.0)
+    return SegmentJobResult(
+        version=version, version_dir=store.path(version), previous_version=previous, segmentation=result,
+        run_id=run_id, experiment_id=experiment_id, tracking=tracking.describe(),
+        used_models={t: m["version"] for t, m in champions.items()},
+        model_names={t: m["name"] for t, m in champions.items()}, fallback=result.fallback, message=message, trigger=header["trigger"], manifest=store.manifest(version))
+
+
+def check_segment_config(config: SegmentConfig) -> None:
+    """Raise :class:`ConfigError` when a rule or cluster feature names a column the features do not have."""
     check_rule_columns(config, [s.name for s in feature_specs(config.features)] + ["account_id"])
-    previous = _read_previous(previous_dir) if previous_dir is not None else None
-
-    features = build_features(data, as_of=as_of, config=config.features)  # point-in-time: only data before as_of
-    assignments = assign_segments(features, scores, config)
-    kpis = segment_kpis(assignments.frame, data, as_of, config.kpis)
-    diff = diff_assignments(previous[0], assignments.frame, previous[1], features) if previous else None
-    tier_order = tuple(dict.fromkeys([r.label for r in config.tiers.rules] + [config.tiers.default]))
-    ranked = ranked_accounts(assignments.frame, data.accounts, tier_order)
-    page = summary_html(assignments.frame, kpis, assignments.profiles, as_of=as_of, notes=assignments.notes,
-                        diff_text=diff.render() if diff else None)
-    manifest = _manifest(as_of, config, assignments, kpis, previous_dir)
-    _write_atomically(out_dir, {
-        "assignments.parquet": lambda p: assignments.frame.to_parquet(p, index=False),
-        "features.parquet": lambda p: features.to_parquet(p, index=False),
-        "profiles.json": lambda p: _dump(p, [pr.to_dict() for pr in assignments.profiles]),
-        "kpis.csv": lambda p: kpis.to_csv(p, index=False),
-        "ranked_accounts.csv": lambda p: ranked.to_csv(p, index=False),
-        "summary.html": lambda p: p.write_text(page, encoding="utf-8"),
-        "diff.json": lambda p: _dump(p, diff.to_dict() if diff else {"previous": None, "note": "first version: nothing to compare"}),
-        "segmentation.json": lambda p: _dump(p, manifest),
-    })
-    return SegmentationResult(out_dir=out_dir, as_of=as_of, assignments=assignments, kpis=kpis, ranked=ranked,
-                              diff=diff, manifest=manifest)
 
 
-def _read_previous(previous_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    paths = [Path(previous_dir) / name for name in ("assignments.parquet", "features.parquet")]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        raise DataError(f"previous segmentation {previous_dir} lacks {', '.join(missing)}; pass a folder written by run_segmentation")
-    return pd.read_parquet(paths[0]), pd.read_parquet(paths[1])
+def _model_scores(client: MlflowClient, known: Dataset, as_of: pd.Timestamp,
+                  tracking: TrackingConfig) -> tuple[pd.DataFrame | None, dict[str, dict[str, str | None]], str | None]:
+    """Account scores from the champions, what was used (task -> name, version, run id), and a message for the user."""
+    champions = load_champions(client)
+    if not champions:
+        return None, {}, (f"no champion models in {tracking.describe()}: tiers use fit and behaviour only (propensity "
+                          "from recent behaviour and intent, value from revenue and look-alike customers); train them "
+                          "with `b2bscore train all --data DIR` to tier on model scores")
+    scored = account_scores(known, as_of, champions)
+    used = {t: {"name": c.name, "version": c.version, "run_id": c.run_id} for t, c in champions.items()}
+    message = None
+    if scored.missing:
+        message = (f"no champion for {', '.join(scored.missing)}: those scores use the fit-and-behaviour fallback; "
+                   f"train it with `b2bscore train {scored.missing[0]} --data DIR`")
+    return scored.frame, used, message
 
 
-def _manifest(as_of: pd.Timestamp, config: SegmentConfig, assignments: Assignments, kpis: pd.DataFrame,
-              previous_dir: Path | None) -> dict[str, object]:
-    frame = assignments.frame
-    return {
-        "as_of": as_of.isoformat(),
-        "accounts": len(frame),
-        "fallback": assignments.fallback,
-        "notes": list(assignments.notes),
-        "tiers": {str(k): int(v) for k, v in frame["tier"].value_counts().sort_index().items()},
-        "clustering": {"k": assignments.clustering.k, "criterion": assignments.clustering.criterion,
-                       "scores": {str(k): v for k, v in assignments.clustering.scores.items()},
-                       "features": list(config.clustering.features)},
-        "kpi_window": {"start": kpis["window_start"].iloc[0].isoformat(), "end": kpis["window_end"].iloc[0].isoformat()}
-        if len(kpis) else None,
-        "flagged_segments": int(kpis["flagged"].sum()) if len(kpis) else 0,
-        "previous": str(previous_dir) if previous_dir is not None else None,
-        "config": config.model_dump(mode="json"),
-    }
-
-
-def _dump(path: Path, payload: object) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def _write_atomically(out_dir: Path, writers: dict) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+def _record(client: MlflowClient, experiment_id: str, header: dict[str, object], result: SegmentationResult,
+            config: SegmentConfig, staged: StagedVersion) -> str:
+    """Write the version's files, log everything as one run, then publish the version (all or nothing)."""
+    run = client.create_run(experiment_id, run_name=f"segments-{header['version']}")
+    run_id = run.info.run_id
     try:
-        for name, write in writers.items():
-            write(staging / name)
-        staging.chmod(0o755)  # mkdtemp creates it private; a version folder is meant to be shared
-        staging.rename(out_dir)
+        staged.write_segmentation(result)
+        diff = result.diff
+        staged.write_diff_text(diff.render(limit=50) if diff else "first version: nothing to compare")
+        staged.write_manifest({**header, "mlflow_run_id": run_id, "experiment": SEGMENTS_EXPERIMENT,
+                               **{k: v for k, v in result.manifest.items() if k != "previous"},
+                               "files": staged.files() + [MANIFEST]})
+        stamp = int(datetime.fromisoformat(str(header["created_at"])).timestamp() * 1000)
+        client.log_batch(run_id, metrics=_metrics(result, stamp), params=_params(result, config), tags=_tags(header))
+        client.log_artifacts(run_id, str(staged.folder))
+        staged.publish()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        client.set_terminated(run_id, status="FAILED")
         raise
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id
+
+
+def _params(result: SegmentationResult, config: SegmentConfig) -> list[Param]:
+    clustering = config.clustering
+    values = {
+        "as_of": result.as_of.isoformat(), "k": result.assignments.clustering.k,
+        "k_requested": clustering.k if clustering.k is not None else f"auto {clustering.k_min}-{clustering.k_max}",
+        "cluster_method": clustering.method, "cluster_criterion": clustering.criterion,
+        "cluster_features": ",".join(clustering.features), "cluster_seed": clustering.seed,
+        "quantile_scope": config.quantile_scope, "kpi_window_days": config.kpis.window_days,
+        "kpi_min_segment_size": config.kpis.min_segment_size, "kpi_alpha": config.kpis.alpha,
+        "tier_rules": ",".join(r.name for r in config.tiers.rules), "reasons": config.reasons,
+    }
+    return [Param(k, str(v)) for k, v in values.items()]
+
+
+def _metrics(result: SegmentationResult, stamp: int) -> list[Metric]:
+    frame, kpis, diff = result.assignments.frame, result.kpis, result.diff
+    values: dict[str, float] = {"accounts": len(frame), "clusters": result.assignments.clustering.k,
+                                "segments": len(kpis), "flagged_segments": int(kpis["flagged"].sum()) if len(kpis) else 0}
+    for tier, count in frame["tier"].value_counts().items():
+        values[f"accounts_{_key(tier)}"] = int(count)
+    if diff is not None:
+        values["moved_accounts"] = diff.moved["account_id"].nunique()
+        values.update({f"moved_{kind}": count for kind, count in diff.moved_counts.items()})
+        values["new_accounts"], values["removed_accounts"] = len(diff.new_accounts), len(diff.removed_accounts)
+    return [Metric(k, float(v), stamp, 0) for k, v in values.items()]
+
+
+def _tags(header: dict[str, object]) -> list[RunTag]:
+    tags = {"b2bscore.version": __version__, "segments.version": header["version"],
+            "segments.as_of": header["as_of"], "segments.trigger": header["trigger"],
+            "segments.previous_version": header["previous_version"] or "none",
+            "segments.fallback": str(header["fallback"]).lower(), "data.digest": header["data_digest"]}
+    for task, model in header["models"].items():
+        tags[f"model.{task}"] = f"{model['name']} v{model['version']}"
+        tags[f"model.{task}.version"] = model["version"]
+    return [RunTag(k, str(v)) for k, v in tags.items()]
+
+
+def _key(label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in str(label).lower()).strip("_")

@@ -9,16 +9,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from b2bscore.model.champions import load_champions
 from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import ConfigError, DataError
-from b2bscore.home import ProjectHome, Progress, no_progress
-from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, score_account_rows, score_lead_rows
-from b2bscore.serving.segments import SegmentLookup
-from b2bscore.serving.predlog import PredictionLog
+from b2bscore.home import Progress, ProjectHome, no_progress
+from b2bscore.model.champions import load_champions
 from b2bscore.model.tracking import activate, resolve_tracking
+from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, score_account_rows, score_lead_rows
+from b2bscore.serving.predlog import PredictionLog
+from b2bscore.serving.segments import SegmentLookup
 
 FORMATS = (".csv", ".parquet")
 

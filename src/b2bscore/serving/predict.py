@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from b2bscore.model.champions import Champion
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
+from b2bscore.model.champions import Champion
 from b2bscore.model.scoring import score_features
 from b2bscore.serving.reasons import ReasonWriter
 
@@ -34,9 +34,7 @@ class Scorer:
     def score(self, features: pd.DataFrame, *, with_reasons: bool = True) -> pd.DataFrame:
         scored = score_features(self.champion.model, features)
         if with_reasons:
-            contributions = self.champion.model.booster_.predict(
-                self.champion.model._matrix(features), num_iteration=self.champion.model.best_iteration_, pred_contrib=True)
-            explained = self.reasons.explain(features, contributions)
+            explained = self.reasons.explain(features, self.champion.model.contributions(features))
             scored["reasons_for"] = [json.dumps([r.text for r in up]) for up, _ in explained]
             scored["reasons_against"] = [json.dumps([r.text for r in down]) for _, down in explained]
         return scored

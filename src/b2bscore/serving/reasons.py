@@ -1,7 +1,7 @@
 """Plain-language reasons for a score, from the model's exact per-feature contributions.
 
-LightGBM's ``pred_contrib`` gives each feature's additive share of a row's raw score (TreeSHAP,
-exact for trees). The largest positive shares are the reasons *for* a score, the largest negative
+``ScoringModel.contributions`` (LightGBM's ``pred_contrib``) gives each feature's additive share of a row's raw
+score (TreeSHAP, exact for trees). The largest positive shares are the reasons *for* a score, the largest negative
 ones the reasons *against*; each is rendered with the feature's declared description and its value,
 e.g. "Pricing-page views in the last 7 days: 4".
 """
@@ -48,7 +48,7 @@ class ReasonWriter:
 
     def __init__(self, model: ScoringModel, top: int = 3) -> None:
         specs = {s.name: s for s in feature_specs(model.feature_config, model.entity)}
-        self.names = list(model.inputs_.names)
+        self.names = list(model.feature_names_in_)
         self.descriptions = [specs[n].description if n in specs else n for n in self.names]
         self.top = top
 
@@ -56,9 +56,10 @@ class ReasonWriter:
         name = self.names[j]
         return Reason(feature=name, text=f"{self.descriptions[j]}: {format_value(row[name])}", effect=float(effect))
 
-    def explain(self, features: pd.DataFrame, contributions: np.ndarray) -> list[tuple[list[Reason], list[Reason]]]:
-        """For each row, (reasons for, reasons against), strongest first, ``top`` of each at most."""
-        values = contributions[:, : len(self.names)]
+    def explain(self, features: pd.DataFrame, contributions: pd.DataFrame) -> list[tuple[list[Reason], list[Reason]]]:
+        """For each row, (reasons for, reasons against), strongest first, ``top`` of each at most; ``contributions``
+        are the model's for ``features`` (``ScoringModel.contributions``)."""
+        values = contributions[self.names].to_numpy()
         k = min(self.top, values.shape[1])
         out = []
         for i in range(len(features)):

@@ -1,7 +1,8 @@
 """The latest segmentation's tier and data-driven segment per account, for the scores the service and batch return.
 
-Segment versions are written whole by ``b2bscore segment`` (``home/segments/<version>/``); this reads the newest
-one and re-reads only when a newer version appears, so a refresh reaches the service without a restart.
+Segment versions are written whole by ``b2bscore segment`` and read through the home's
+:class:`~b2bscore.segments.store.SegmentStore`; this keeps the newest one's labels and re-reads only when a newer
+version appears, so a refresh reaches the service without a restart.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from b2bscore.segments.versions import latest_version
+from b2bscore.segments.store import SegmentStore
 
 COLUMNS = ("tier", "cluster_name")
 
 
 @dataclass
 class SegmentLookup:
+    """Labels from the segmentation versions in ``root`` (a project home's ``segments_dir``)."""
+
     root: Path
     version: str | None = None
     _table: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
@@ -27,10 +30,10 @@ class SegmentLookup:
     def refresh(self) -> str | None:
         """Load the newest segmentation if it changed; returns the version in use (None: no segmentation yet)."""
         with self._lock:
-            newest = latest_version(self.root)
+            store = SegmentStore(self.root)
+            newest = store.latest()
             if newest is not None and newest != self.version:
-                frame = pd.read_parquet(Path(self.root) / newest / "assignments.parquet",
-                                        columns=["account_id", *COLUMNS])
+                frame = store.labels(newest, columns=COLUMNS).frame.reindex(columns=["account_id", *COLUMNS])
                 frame = frame.astype(object).where(frame.notna(), None)
                 self._table = {a: (t, c) for a, t, c in frame.itertuples(index=False)}
                 self.version = newest

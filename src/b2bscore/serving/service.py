@@ -1,19 +1,15 @@
-"""The BentoML scoring service: ``bentoml serve b2bscore.serving.service:ScoringService`` or ``b2bscore serve``.
+"""The BentoML scoring service: ``b2bscore serve``, or ``bentoml serve b2bscore.serving.service:ScoringService``.
 
 It holds no business logic: it validates requests (``schemas``), turns them into the data contract's
 tables (``b2bscore.records``) and calls the same scoring functions as the batch job (``predict``).
 
-Settings come from the environment, so the same class runs under ``bentoml serve`` and in a Bento:
-``B2BSCORE_HOME`` (project home), ``MLFLOW_TRACKING_URI`` (a shared registry), ``B2BSCORE_API_KEY``
-(bearer token; unset = no authentication), ``B2BSCORE_MAX_BATCH`` (default 1000 records per request),
-``B2BSCORE_REFRESH_SECONDS`` (how often the registry is asked whether a champion moved; default 30),
-``B2BSCORE_WORKERS`` (worker processes, each with its own models; default 1 — scoring is CPU-bound, so up to
-one per core).
+Its settings (:class:`~b2bscore.serving.config.ServeConfig`) are read once, when BentoML constructs it, from the
+service arguments and the environment (see ``b2bscore.serving.config``). The HTTP edge (authentication, the
+OpenAPI security scheme, request data kept out of the logs) is ``b2bscore.serving.http``.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
@@ -21,15 +17,16 @@ import threading
 
 import bentoml
 import pandas as pd
-from bentoml.exceptions import BadInput, BentoMLException, ServiceUnavailable
+from bentoml.exceptions import BadInput, ServiceUnavailable
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import Field
-from pydantic import ValidationError as PydanticValidationError
+from pydantic import Field, SecretStr
 
 from b2bscore.errors import B2BScoreError
 from b2bscore.home import ProjectHome
 from b2bscore.serving.api import score_account_records, score_lead_records
+from b2bscore.serving.config import ServeConfig, resolve_serve_config, serve_workers
+from b2bscore.serving.http import ApiKeyMiddleware, keep_request_data_out_of_logs
 from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.serving.schemas import AccountRecord, AccountScore, LeadRecord, LeadScore
@@ -37,119 +34,26 @@ from b2bscore.serving.segments import SegmentLookup
 from b2bscore.serving.store import ModelStore
 
 log = logging.getLogger(__name__)
-
-
-class _NoRequestDataInLogs(logging.Filter):
-    """BentoML logs every refused request with a traceback whose message quotes the offending input. A client
-    error is logged instead as one line naming the fields and reasons, never their values."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not record.exc_info or record.msg != "Exception on %s [%s]":
-            return True
-        exc = record.exc_info[1]
-        if isinstance(exc, PydanticValidationError):
-            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False,
-                                                                                                include_context=False)[:5])
-        elif isinstance(exc, BentoMLException) and int(exc.error_code) < 500:
-            detail = str(exc)[:300]
-        else:
-            return True
-        record.msg, record.args = "refused a request on %s [%s]: %s", (*(record.args or ()), detail)
-        record.exc_info, record.exc_text = None, None
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-        return True
-
-
-logging.getLogger("bentoml._internal.server.http_app").addFilter(_NoRequestDataInLogs())
-OPEN_PATHS = ("/health", "/ready", "/models", "/livez", "/readyz", "/docs", "/docs.json", "/metrics", "/")
 ops = FastAPI(title="b2bscore operations")
 
 
-SECURITY_SCHEME = "bearerAuth"
-_METHODS = ("get", "put", "post", "delete", "patch")
-
-
-def with_security(spec: dict) -> dict:
-    """The OpenAPI spec with the bearer scheme declared on every scoring operation, and its 401 response
-    (BentoML's spec has no place for security schemes yet), so that clients and the /docs page know about the key."""
-    spec.setdefault("components", {}).setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
-        "type": "http", "scheme": "bearer",
-        "description": "The service's API key (B2BSCORE_API_KEY), when it runs with one: 'Authorization: Bearer <key>'."}
-    unauthorised = {"description": "Missing or wrong API key.", "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
-    for path, item in spec.get("paths", {}).items():
-        if path in OPEN_PATHS or not isinstance(item, dict):
-            continue
-        for method, operation in item.items():
-            if method in _METHODS and isinstance(operation, dict):
-                operation["security"] = [{SECURITY_SCHEME: []}]
-                operation.setdefault("responses", {})["401"] = unauthorised
-    return spec
-
-
-class ApiKeyMiddleware:
-    """Bearer-token authentication for every scoring endpoint; health and docs stay open; the published OpenAPI
-    spec declares the scheme. Pure ASGI."""
-
-    def __init__(self, app, api_key: str | None = None) -> None:
-        self.app = app
-        self.api_key = api_key
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope.get("path") == "/docs.json" and scope.get("method") == "GET":
-            return await self._spec(scope, receive, send)
-        key = self.api_key or os.environ.get("B2BSCORE_API_KEY")
-        if scope["type"] != "http" or not key or scope.get("path", "") in OPEN_PATHS or scope.get("method") == "OPTIONS":
-            return await self.app(scope, receive, send)
-        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), key.encode()):
-            return await self.app(scope, receive, send)
-        response = JSONResponse({"error": "missing or wrong API key: send 'Authorization: Bearer <key>'"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
-        await response(scope, receive, send)
-
-    async def _spec(self, scope, receive, send):
-        """BentoML's spec, rewritten by ``with_security`` (passed on unchanged when it is not plain JSON)."""
-        start: dict = {}
-        chunks: list[bytes] = []
-
-        async def capture(message):
-            if message["type"] == "http.response.start":
-                start.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, capture)
-        body, headers = b"".join(chunks), list(start.get("headers", []))
-        encoded = any(name.lower() == b"content-encoding" for name, _ in headers)
-        if start.get("status") == 200 and not encoded:
-            try:
-                body = json.dumps(with_security(json.loads(body))).encode()
-            except ValueError:
-                pass
-        headers = [(n, v) for n, v in headers if n.lower() != b"content-length"] + [(b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": start.get("status", 500), "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _max_batch() -> int:
-    return int(os.environ.get("B2BSCORE_MAX_BATCH", "1000"))
-
-
-@bentoml.service(name="b2bscore", traffic={"timeout": 60}, workers=int(os.environ.get("B2BSCORE_WORKERS", "1")))
+# ``workers`` is the one setting BentoML needs before the service exists: it comes from the service arguments
+# (``bentoml.use_arguments()``, BentoML's way to parametrise a service at import), never from the environment.
+@bentoml.service(name="b2bscore", traffic={"timeout": 60}, workers=serve_workers(vars(bentoml.use_arguments())))
 @bentoml.mount_asgi_app(ops, path="/")
 class ScoringService:
     def __init__(self) -> None:
-        self.home = ProjectHome.resolve()
+        keep_request_data_out_of_logs()
+        self.settings: ServeConfig = resolve_serve_config(vars(bentoml.use_arguments()), os.environ)
+        self.home = ProjectHome.resolve(self.settings.home)
         self.store = ModelStore(self.home)
         self.store.refresh()
         self.segments = SegmentLookup(self.home.segments_dir)
         self.segments.refresh()
         self.predictions = PredictionLog(self.home.predictions_dir)
         self._stop = threading.Event()
-        interval = float(os.environ.get("B2BSCORE_REFRESH_SECONDS", "30"))
-        self._watcher = threading.Thread(target=self._watch, args=(interval,), daemon=True, name="registry-watcher")
+        self._watcher = threading.Thread(target=self._watch, args=(self.settings.refresh_seconds,), daemon=True,
+                                         name="registry-watcher")
         self._watcher.start()
 
     def _watch(self, interval: float) -> None:
@@ -171,8 +75,9 @@ class ScoringService:
     def _check(self, records: list, kind: str) -> None:
         if not records:
             raise BadInput(f"{kind}: the batch is empty; send at least one record")
-        if len(records) > _max_batch():
-            raise BadInput(f"{kind}: {len(records)} records is over the maximum batch of {_max_batch()}; split the request")
+        if len(records) > self.settings.max_batch:
+            raise BadInput(f"{kind}: {len(records)} records is over the maximum batch of {self.settings.max_batch}; "
+                           "split the request")
 
     @bentoml.api
     def score_leads(self, leads: list[LeadRecord] = Field(description="Leads to score, each with its account's data.")
@@ -225,7 +130,13 @@ class ScoringService:
         return self.store.describe()
 
 
-ScoringService.add_asgi_middleware(ApiKeyMiddleware)
+def _api_key_of_this_worker() -> SecretStr | None:
+    """The API key in the settings of the service this process runs. BentoML constructs the service before
+    the process accepts requests."""
+    return bentoml.get_current_service().settings.api_key
+
+
+ScoringService.add_asgi_middleware(ApiKeyMiddleware, api_key=_api_key_of_this_worker)
 
 
 def _json_reasons(row: dict) -> dict:

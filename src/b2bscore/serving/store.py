@@ -19,12 +19,12 @@ from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 
-from b2bscore.model.champions import Champion, load_champion
 from b2bscore.errors import B2BScoreError
 from b2bscore.home import ProjectHome
-from b2bscore.serving.predict import Scorer
+from b2bscore.model.champions import Champion, load_champion
 from b2bscore.model.tasks import MODEL_NAMES, TASK_NAMES
 from b2bscore.model.tracking import activate, resolve_tracking
+from b2bscore.serving.predict import Scorer
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,11 @@ import numpy as np
 from b2bscore.data.contract import FUNDING_STAGES, OWNERSHIP, REGIONS
 from b2bscore.synth._draw import categorical, sigmoid, weights
 from b2bscore.synth.params import (
-    COEFFICIENTS, COUNTRIES, INDUSTRIES, REVENUE_PER_EMPLOYEE, SEGMENTS,
+    COEFFICIENTS,
+    COUNTRIES,
+    INDUSTRIES,
+    REVENUE_PER_EMPLOYEE,
+    SEGMENTS,
 )
 
 _NAME_HEADS = np.array(["Nor", "Vex", "Quan", "Aur", "Bel", "Cor", "Dyn", "El", "Fal", "Gal", "Hel", "Ion", "Jun",

@@ -12,7 +12,14 @@ from b2bscore.synth._draw import categorical, poisson_from_uniform, sigmoid, wei
 from b2bscore.synth.drift import Drift, after
 from b2bscore.synth.firmographics import Population
 from b2bscore.synth.params import (
-    COEFFICIENTS, INDUSTRIES, JOB_TITLES, ROLE_LOGIT, ROLE_WEIGHTS, SEGMENTS, SOURCE_LOGIT, SOURCES,
+    COEFFICIENTS,
+    INDUSTRIES,
+    JOB_TITLES,
+    ROLE_LOGIT,
+    ROLE_WEIGHTS,
+    SEGMENTS,
+    SOURCE_LOGIT,
+    SOURCES,
 )
 from b2bscore.synth.timeline import DAY, Timeline
 

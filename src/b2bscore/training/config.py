@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from b2bscore.config_io import load_model_file
 from b2bscore.features.config import FeatureConfig
-from b2bscore.model.settings import LightGBMConfig
+from b2bscore.model.settings import Calibration, LightGBMConfig
 from b2bscore.model.tasks import TASK_NAMES, TASKS
 
 
@@ -60,7 +60,7 @@ class CltvConfig(_Frozen):
     horizon_days: int = Field(default=365, ge=1)
     snapshot_months: int = Field(default=1, ge=1)
     min_rows: int = Field(default=200, ge=10)
-    # revenue is multiplicative in size and plan: larger trees did better here (benchmarks/tune_lightgbm.py)
+    # revenue is multiplicative in size and plan: larger trees did better here (training/tune_lightgbm.py)
     lightgbm: dict[str, float] = Field(
         default_factory=lambda: {"num_leaves": 15, "max_depth": 6, "feature_fraction": 0.8, "lambda_l2": 1.0},
         description="Overrides of the shared LightGBM settings for this model.")
@@ -84,7 +84,7 @@ class TrainConfig(_Frozen):
     conversion: ConversionConfig = ConversionConfig()
     churn: ChurnConfig = ChurnConfig()
     cltv: CltvConfig = CltvConfig()
-    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration: Calibration = "isotonic"
     promotion: PromotionConfig = PromotionConfig()
     segment_columns: tuple[str, ...] = ("industry", "size_band", "region")
     history_days: int = Field(default=90, ge=0, description="History required before the first snapshot date.")

@@ -10,7 +10,6 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-
 KINDS = ("classification", "regression")
 
 

@@ -11,7 +11,7 @@ from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import DataError
-from b2bscore.home import ProjectHome, Progress, no_progress
+from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.model.tasks import TASK_NAMES
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.train import TrainResult, check_trainable, train

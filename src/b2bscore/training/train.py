@@ -15,7 +15,7 @@ from b2bscore import __version__
 from b2bscore.data.dataset import Dataset, frame_digest
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
-from b2bscore.home import ProjectHome, Progress, no_progress
+from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.model.estimator import ScoringModel
 from b2bscore.model.pyfunc import REFERENCE_ARTIFACT, log_scoring_model
 from b2bscore.model.registry import PromotionDecision, PromotionPolicy, register_and_decide
@@ -23,8 +23,13 @@ from b2bscore.model.tasks import TASKS, Task, TaskName
 from b2bscore.model.tracking import activate, ensure_experiment, resolve_tracking
 from b2bscore.training import baseline, plots
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.evaluate import (classification_metrics, lift_table, metrics_by_segment, regression_metrics,
-                                        reliability_curve)
+from b2bscore.training.evaluate import (
+    classification_metrics,
+    lift_table,
+    metrics_by_segment,
+    regression_metrics,
+    reliability_curve,
+)
 from b2bscore.training.labels import LabelSet
 from b2bscore.training.splits import OutOfTimeSplit, split_out_of_time
 from b2bscore.training.tasks import horizon_days, label_rows, primary_metric, truth_frame
@@ -121,7 +126,8 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
 
     progress("fit", 0.4)
     model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm_for(task),
-                         calibration=config.calibration).fit(frames["train"], targets["train"], frames["valid"], targets["valid"])
+                         calibration=config.calibration).fit(frames["train"], targets["train"],
+                                                              eval_set=(frames["valid"], targets["valid"]))
     test_pred = model.predict(frames["test"])
     progress("baseline", 0.6)
     if spec.kind == "classification":
