@@ -94,12 +94,13 @@ _hypothesis_profiles()
 
 def pytest_collection_modifyitems(config, items) -> None:
     """Each test carries the marker of its folder: ``unit`` (code on hand-made or generated frames), ``integration``
-    (the CLI, MLflow, a real server) or ``model`` (trained models' behaviour), so ``-m unit`` picks a layer."""
+    (the CLI, MLflow, a real server), ``model`` (trained models' behaviour) or ``faults`` (kill -9, truncated files, a
+    registry that goes away: fault injection against real processes), so ``-m unit`` picks a layer."""
     import pytest
 
     for item in items:
         folder = item.path.parent.name
-        if folder in ("unit", "integration", "model"):
+        if folder in ("unit", "integration", "model", "faults"):
             item.add_marker(getattr(pytest.mark, folder))
 
 
