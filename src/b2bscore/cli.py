@@ -119,11 +119,14 @@ def validate(
 ) -> None:
     """Check every table against the data contract; exit 0 only when the data is usable."""
     from b2bscore.data.load import validate_data
+    from b2bscore.io import check_writable, write_text
 
+    if json_out is not None:
+        check_writable(json_out)
     report = validate_data(data_dir, _load_mapping(mapping))
     out.print(report.render(), highlight=False, soft_wrap=True)
     if json_out is not None:
-        json_out.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        write_text(json_out, json.dumps(report.to_dict(), indent=2, default=str))
     if not report.ok:
         raise typer.Exit(1)
 
@@ -143,8 +146,9 @@ def features(
 
     from b2bscore.data.load import load_dataset
     from b2bscore.features import build_features, load_feature_config
-    from b2bscore.io import write_table
+    from b2bscore.io import check_table_path, write_table
 
+    check_table_path(out_file)  # before the (slower) build: a path that cannot be written fails at once
     feature_config = load_feature_config(config)
     with _progress("features") as progress:
         progress("load", 0.1)
@@ -320,7 +324,7 @@ def segment_diff(
     from b2bscore.home import ProjectHome
     from b2bscore.segments.store import SegmentStore
 
-    comparison = SegmentStore.of(ProjectHome.resolve(home)).compare(version, against)
+    comparison = SegmentStore.of(ProjectHome.resolve(home).require()).compare(version, against)
     out.print(f"[bold]Segments {comparison.version}[/] compared with {comparison.previous}", highlight=False)
     out.print(comparison.diff.render(limit=limit), highlight=False, soft_wrap=True)
 
@@ -362,6 +366,10 @@ def serve(
     refresh_seconds: Annotated[Optional[float], typer.Option("--refresh-seconds", show_default="30", help="How often to ask the registry whether a champion moved.")] = None,
     max_batch: Annotated[Optional[int], typer.Option("--max-batch", show_default="1000", help="Most records per request.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", show_default="1", help="Worker processes (scoring is CPU-bound: up to one per core).")] = None,
+    max_body_mb: Annotated[Optional[float], typer.Option("--max-body-mb", show_default="10", help="Largest request body in MB; a larger one is refused with 413.")] = None,
+    metrics_open: Annotated[bool, typer.Option("--metrics-open", help="Serve /metrics without the API key (for a Prometheus scraper inside your network); default: the key is needed, or what --config says.")] = False,
+    log_flush_rows: Annotated[Optional[int], typer.Option("--log-flush-rows", show_default="5000", help="The prediction log writes a part once this many rows wait.")] = None,
+    log_flush_seconds: Annotated[Optional[float], typer.Option("--log-flush-seconds", show_default="60", help="... or once the oldest row has waited this long (and always when the service stops).")] = None,
 ) -> None:
     """Serve the champions over HTTP (BentoML): score_leads, score_accounts, health, ready, models.
 
@@ -371,7 +379,9 @@ def serve(
     from b2bscore.serving.launch import serve as serve_service
 
     settings = load_serve_config(config).updated(
-        {"home": home, "refresh_seconds": refresh_seconds, "max_batch": max_batch, "workers": workers},
+        {"home": home, "refresh_seconds": refresh_seconds, "max_batch": max_batch, "workers": workers,
+         "max_body_mb": max_body_mb, "metrics_open": metrics_open or None, "log_flush_rows": log_flush_rows,
+         "log_flush_seconds": log_flush_seconds},
         source="b2bscore serve options")
     serve_service(settings, host=host, port=port)
 
@@ -382,11 +392,23 @@ app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 
 
-def _client(home: Path | None):
+def _client(home: Path | None, *, must_exist: bool = True):
+    """The registry of an existing home, and the home; None for the client when the home has no registry yet and
+    ``must_exist`` is false. Nothing is created: these commands only read (or move aliases)."""
+    from b2bscore.errors import ConfigError
     from b2bscore.home import ProjectHome
     from b2bscore.model.tracking import activate, resolve_tracking
 
-    return activate(resolve_tracking(ProjectHome.resolve(home))), ProjectHome.resolve(home)
+    project = ProjectHome.resolve(home)
+    tracking = resolve_tracking(project)
+    if tracking.embedded:
+        project.require()
+        if not project.tracking_db.is_file():
+            if not must_exist:
+                return None, project
+            raise ConfigError(f"the project home {project.root} has no model registry yet (no {project.tracking_db.name}):"
+                              " run `b2bscore train all --data DIR` first")
+    return activate(tracking), project
 
 
 @models_app.command("list")
@@ -395,8 +417,8 @@ def models_list(home: HomeOption = None) -> None:
     """The registered models with their champion and challenger versions."""
     from b2bscore.model.registry import list_models
 
-    client, _ = _client(home)
-    summaries = list_models(client)
+    client, project = _client(home, must_exist=False)
+    summaries = [] if client is None else list_models(client, audit_log=project.audit_log)
     if not summaries:
         out.print("no registered models yet: run `b2bscore train all --data DIR` first")
         return
@@ -405,7 +427,8 @@ def models_list(home: HomeOption = None) -> None:
         table.add_column(column)
     for s in summaries:
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in (s.champion_metrics or {}).items())
-        table.add_row(s.name, s.champion or "-", s.challenger or "-", str(s.versions), metrics)
+        versions = f"{s.versions} ({s.abandoned} abandoned)" if s.abandoned else str(s.versions)
+        table.add_row(s.name, s.champion or "-", s.challenger or "-", versions, metrics)
     out.print(table)
     for s in summaries:
         if s.last_move:
@@ -456,7 +479,10 @@ def runs_compare(
 
     if model is TaskChoice.all:
         raise typer.BadParameter(f"choose one model: {', '.join(TASK_NAMES)}", param_hint="--model")
-    client, _ = _client(home)
+    client, _ = _client(home, must_exist=False)
+    if client is None:
+        out.print(f"no runs of the {model.value} model yet")
+        return
     task = TASKS[model.value]
     frame = compare_runs(client, task.experiment, last=last)
     if frame.empty:
@@ -501,15 +527,50 @@ def monitor(
     """
     from b2bscore import api
 
-    with _progress("monitor") as progress:
-        run = api.monitor(data, home=home, config=config, mapping=mapping, as_of=as_of, window=window,
-                          source=None if source is None else source.value, dry_run=dry_run, progress=progress)
+    try:
+        with _progress("monitor") as progress, _warnings_shown():
+            run = api.monitor(data, home=home, config=config, mapping=mapping, as_of=as_of, window=window,
+                              source=None if source is None else source.value, dry_run=dry_run, progress=progress)
+    except (B2BScoreError, ValidationError):
+        raise  # one clear message and exit 2, from _friendly_errors
+    except Exception as exc:  # noqa: BLE001 (exit 1 means "alert": a check that could not run must never exit 1)
+        err.print(f"[bold red]error:[/] the check could not run: {_describe(exc)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     print_monitor_run(run)
     raise typer.Exit(run.exit_code)
 
 
+@contextmanager
+def _warnings_shown() -> Iterator[None]:
+    """Print the library's warnings (e.g. an unreadable prediction-log part it skipped) as ``warning: ...`` lines
+    while the command runs, whatever logging the caller configured."""
+    import logging
+
+    from rich.markup import escape
+
+    class Printer(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            err.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False, soft_wrap=True)
+
+    logger, handler = logging.getLogger("b2bscore"), Printer(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def _describe(exc: BaseException) -> str:
+    """An unexpected error in one line: its type and message, and the file it names when it names one."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    where = getattr(exc, "filename", None)
+    return f"{type(exc).__name__}" + (f": {text}" if text else "") + (f" ({where})" if where and str(where) not in text else "")
+
+
 def print_monitor_run(run) -> None:
     """Per model the segments that warn or alert and why, then alerts, refresh, where the reports are."""
+    from b2bscore.monitoring.job import UNREADABLE_LOG_PART
+
     result = run.result
     colour = {"ok": "green", "warn": "yellow", "alert": "bold red", "not_judged": "dim"}
     out.print(f"[bold]Monitoring[/] as of {result.as_of:%Y-%m-%d}: [{colour[result.status]}]{result.status}[/]", highlight=False)
@@ -523,7 +584,8 @@ def print_monitor_run(run) -> None:
     for task, why in result.skipped.items():
         err.print(f"[yellow]not checked:[/] {task}: {why}", highlight=False, soft_wrap=True)
     for note in result.notes:
-        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+        if not note.startswith(UNREADABLE_LOG_PART):  # shown as a warning when the part was skipped
+            out.print(f"note: {note}", highlight=False, soft_wrap=True)
     delivery = run.delivery
     if delivery.events:
         sent = {"webhook": "sent to the webhook" if delivery.delivered else f"NOT delivered ({delivery.error}); kept "

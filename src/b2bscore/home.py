@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from b2bscore.errors import ConfigError
+
 HOME_ENV = "B2BSCORE_HOME"
 DEFAULT_HOME = Path("b2bscore-home")
 
@@ -33,6 +35,13 @@ class ProjectHome:
         """``root`` if given, else ``$B2BSCORE_HOME``, else ``./b2bscore-home``."""
         chosen = root or Path(os.environ.get(HOME_ENV, "") or DEFAULT_HOME)
         return cls(Path(chosen).expanduser().resolve())
+
+    def require(self) -> ProjectHome:
+        """This home, when it exists: commands that only read (``b2bscore models list``, ``segment-diff``...) call it
+        so that a mistyped ``--home`` is one clear error instead of a new, empty home."""
+        if not self.root.is_dir():
+            raise ConfigError(f"no project home at {self.root} (run `b2bscore train` or `b2bscore demo` first)")
+        return self
 
     @property
     def world_dir(self) -> Path:

@@ -18,12 +18,20 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from b2bscore.data.contract import TABLES
-from b2bscore.data.dataset import Dataset
+from b2bscore.data.contract import ACTIVITY_TYPES, TABLES
+from b2bscore.data.dataset import Dataset, empty_table
+from b2bscore.data.load import canonical_rows
 from b2bscore.errors import DataError
 
 RECORD_FIELDS = ("as_of", "account", "lead", "technographics", "activities", "intent", "leads", "opportunities", "revenue")
 _NESTED = ("technographics", "activities", "intent", "leads", "opportunities", "revenue")
+RECORD_CAPS: dict[str, int] = {"technographics": 1_000, "activities": 10_000, "intent": 5_000, "leads": 5_000,
+                               "opportunities": 1_000, "revenue": 5_000}
+"""The most items one record's event list may hold: a large account's last year fits (a year of daily invoices,
+weekly intent on a hundred topics), a request's size stays bounded."""
+_ID_COLUMNS = ("account_id", "lead_id", "opportunity_id")
+_INTEGER_COLUMNS = {name: {c.name for c in spec.columns if c.kind == "int"} for name, spec in TABLES.items()}
+_RECORD_SEPARATOR = ":"
 
 
 def _parse(value, field: str, position: int):
@@ -35,62 +43,112 @@ def _parse(value, field: str, position: int):
     return value
 
 
-def _canonical(table: str, rows: list[dict]) -> pd.DataFrame:
-    """Rows of one table in the contract's column order and canonical dtypes."""
-    spec = TABLES[table]
-    frame = pd.DataFrame(rows, columns=list(spec.column_names))
-    for column in spec.columns:
-        values = frame[column.name]
-        if column.kind == "datetime":
-            parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
-            bad = parsed.isna() & values.notna()
-            if bad.any():
-                raise DataError(f"{table}.{column.name}: {int(bad.sum())} value(s) are not ISO timestamps, e.g. {values[bad].iloc[0]!r}")
-            frame[column.name] = parsed.astype("datetime64[ns]")
-        elif column.kind in ("int", "float"):
-            parsed = pd.to_numeric(values, errors="coerce")
-            bad = parsed.isna() & values.notna()
-            if bad.any():
-                raise DataError(f"{table}.{column.name}: {int(bad.sum())} value(s) are not numbers, e.g. {values[bad].iloc[0]!r}")
-            frame[column.name] = parsed.astype(np.float64)
-        else:
-            frame[column.name] = values.astype(object).where(values.notna(), None)
-            if column.kind == "category":
-                frame[column.name] = frame[column.name].map(lambda v: v.strip().lower() if isinstance(v, str) else v)
-    return frame
-
-
 def records_to_dataset(records: pd.DataFrame | Sequence[Mapping]) -> tuple[Dataset, pd.DataFrame]:
-    """The tables and the entity frame (``account_id``, optional ``lead_id``, ``as_of``) of ``records``."""
+    """The tables and the entity frame (``account_id``, ``lead_id``, ``as_of``: one row per record, in order) of
+    ``records``.
+
+    Each record is read as if it were sent alone: its ids (account, leads, opportunities) are made its own inside
+    the Dataset (``"3:A1"`` for account A1 of record 3), so records that share an id never see each other's data.
+    The entity frame holds those ids; :func:`caller_ids` gives features or scores back the ids the records carry.
+    Values are canonicalised and checked by the data directory loader's own steps (``"Data Integration"`` ->
+    ``data_integration``; a number outside the contract's bounds is a :class:`DataError` naming it).
+    """
     rows = records.to_dict("records") if isinstance(records, pd.DataFrame) else list(records)
     if not rows:
         raise DataError("no records to score")
-    tables: dict[str, list[dict]] = {name: [] for name in _NESTED}
-    accounts, entities = [], []
+    as_of = _as_of(rows)
+    raw: dict[str, list[dict]] = {name: [] for name in ("accounts", *_NESTED)}
+    owner: dict[str, list[int]] = {name: [] for name in raw}
+    lead_ids = []
     for position, record in enumerate(rows):
         account = _parse(record.get("account"), "account", position)
         if not isinstance(account, Mapping) or not account.get("account_id"):
             raise DataError(f"record {position}: 'account' must be an object with an 'account_id'")
         account_id = account["account_id"]
-        accounts.append(dict(account))
+        raw["accounts"].append(dict(account))
+        owner["accounts"].append(position)
         lead = _parse(record.get("lead"), "lead", position)
-        if lead:
-            tables["leads"].append({**lead, "account_id": account_id})
+        if lead is not None and not isinstance(lead, Mapping):
+            raise DataError(f"record {position}: 'lead' must be an object or null")
+        if lead:  # first, so that it wins over an entry of the same lead in 'leads'
+            raw["leads"].append({**lead, "account_id": account_id})
+            owner["leads"].append(position)
+        lead_ids.append(lead.get("lead_id") if lead else None)
         for name in _NESTED:
             items = _parse(record.get(name), name, position) or []
-            if not isinstance(items, list):
+            if not isinstance(items, list) or not all(isinstance(item, (dict, Mapping)) for item in items):
                 raise DataError(f"record {position}: {name!r} must be a list of objects")
-            tables[name].extend({**item, "account_id": account_id} for item in items)
-        entities.append({"account_id": account_id, "lead_id": (lead or {}).get("lead_id"), "as_of": record.get("as_of")})
-    account_frame = _canonical("accounts", accounts).drop_duplicates("account_id", keep="last")
-    frames = {name: _canonical(name, items).drop_duplicates() for name, items in tables.items()}
-    frames["leads"] = frames["leads"].drop_duplicates("lead_id", keep="last")
-    entity_frame = pd.DataFrame(entities)
-    as_of = pd.to_datetime(entity_frame["as_of"], utc=True, errors="coerce", format="ISO8601").dt.tz_localize(None)
-    if as_of.isna().any():
-        raise DataError(f"record {int(np.flatnonzero(as_of.isna())[0])}: 'as_of' is missing or not an ISO timestamp")
-    entity_frame["as_of"] = as_of
-    return Dataset(accounts=account_frame, **frames), entity_frame
+            if len(items) > RECORD_CAPS[name]:
+                raise DataError(f"record {position}: {name!r} holds {len(items):,} items, more than the "
+                                f"{RECORD_CAPS[name]:,} one record may hold")
+            raw[name].extend({**item, "account_id": account_id} for item in items)
+            owner[name].extend([position] * len(items))
+    frames = _canonical_tables(raw, owner, as_of)
+    entities = pd.DataFrame({"account_id": frames["accounts"]["account_id"].to_numpy(dtype=object),
+                             "lead_id": _own_ids(pd.Series(lead_ids, dtype=object), np.arange(len(rows))),
+                             "as_of": as_of.to_numpy()})
+    frames = {name: frame.drop_duplicates() for name, frame in frames.items()}
+    frames["leads"] = frames["leads"].drop_duplicates("lead_id", keep="first")
+    return Dataset(**{name: frame.reset_index(drop=True) for name, frame in frames.items()}), entities
+
+
+def caller_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (features or scores of the entities of :func:`records_to_dataset`) with the account and lead ids
+    the records carry instead of the ids made each record's own."""
+    out = frame.copy()
+    for column in ("account_id", "lead_id"):
+        if column in out.columns:
+            out[column] = pd.Series([v.split(_RECORD_SEPARATOR, 1)[1] if isinstance(v, str) else None
+                                     for v in out[column]], index=out.index, dtype=object)
+    return out
+
+
+def _as_of(rows: list[Mapping]) -> pd.Series:
+    """Each record's as-of, timezone-naive UTC."""
+    stamps = pd.to_datetime(pd.Series([record.get("as_of") for record in rows], dtype=object), utc=True,
+                            errors="coerce", format="ISO8601").dt.tz_localize(None).astype("datetime64[ns]")
+    if stamps.isna().any():
+        raise DataError(f"record {int(np.flatnonzero(stamps.isna())[0])}: 'as_of' is missing or not an ISO timestamp")
+    return stamps
+
+
+def _canonical_tables(raw: dict[str, list[dict]], owner: dict[str, list[int]],
+                      as_of: pd.Series) -> dict[str, pd.DataFrame]:
+    """Every table in canonical form (the loader's steps), with each record's ids made its own; one
+    :class:`DataError` lists everything the contract refuses, a row being named by its record's position."""
+    years = as_of.dt.year.to_numpy(dtype=np.float64)
+    frames, errors = {}, []
+    for name, items in raw.items():
+        if not items:
+            frames[name] = empty_table(name)
+            continue
+        positions = np.asarray(owner[name], dtype=np.int64)
+        # as the JSON has them (object dtype): pandas would refuse an integer of 400 digits before the checks see it
+        frame = pd.DataFrame(items, columns=list(TABLES[name].column_names), index=positions, dtype=object)
+        try:
+            frame, issues = canonical_rows(name, frame, latest_year=years[positions])
+        except TypeError:  # an object or a list where the contract expects one value (it cannot be compared)
+            raise DataError(f"{name}: a field holds an object or a list where a single value is expected") from None
+        errors += [issue for issue in issues if issue.severity == "error"]
+        for column in _ID_COLUMNS:
+            if column in frame.columns:
+                frame[column] = _own_ids(frame[column], positions)
+        frames[name] = frame
+    if errors:
+        raise DataError("the records break the data contract (a row here is a record, by its position in the batch "
+                        "from 0):\n" + "\n".join(f"{issue.location}: {issue.message}" for issue in errors))
+    return frames
+
+
+def _own_ids(ids: pd.Series, positions: np.ndarray) -> pd.Series:
+    """``ids`` made the own of the records at ``positions`` (missing ones stay missing); one string per distinct
+    (record, id) pair, as events repeat their account and lead."""
+    codes, uniques = pd.factorize(ids, use_na_sentinel=True)
+    width = len(uniques) + 1
+    pair_codes, pairs = pd.factorize(positions.astype(np.int64) * width + codes + 1)
+    own = np.array([None if pair % width == 0 else f"{pair // width}{_RECORD_SEPARATOR}{uniques[pair % width - 1]}"
+                    for pair in pairs], dtype=object)
+    return pd.Series(own[pair_codes], index=ids.index, dtype=object)
 
 
 def dataset_to_records(data: Dataset, entities: pd.DataFrame) -> pd.DataFrame:
@@ -126,10 +184,9 @@ def api_records(data: Dataset, entities: pd.DataFrame) -> list[dict]:
     """The JSON request records of ``entities`` for the service (``score_leads``/``score_accounts``), from a Dataset.
 
     Activity types outside the known list are sent as ``"other"`` (the service refuses unknown spellings; the
-    features count both the same way), and empty values are left out.
+    features count both the same way), whole numbers as JSON integers (the service takes no ``240.0`` employees),
+    and empty values are left out.
     """
-    from b2bscore.data.contract import ACTIVITY_TYPES
-
     frame = dataset_to_records(data, entities)
     out = []
     for row in frame.to_dict("records"):
@@ -142,12 +199,12 @@ def api_records(data: Dataset, entities: pd.DataFrame) -> list[dict]:
                 for item in value:
                     if item.get("activity_type") not in ACTIVITY_TYPES:
                         item["activity_type"] = "other"
-            record[name] = _drop_nulls(value)
+            table = {"account": "accounts", "lead": "leads"}.get(name, name)
+            record[name] = [_api_row(v, table) for v in value] if isinstance(value, list) else _api_row(value, table)
         out.append(record)
     return out
 
 
-def _drop_nulls(value):
-    if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
-    return {k: v for k, v in value.items() if v is not None}
+def _api_row(row: dict, table: str) -> dict:
+    integers = _INTEGER_COLUMNS[table]
+    return {k: (int(v) if k in integers else v) for k, v in row.items() if v is not None}

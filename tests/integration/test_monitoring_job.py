@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from conftest import copy_home
 from typer.testing import CliRunner
 
 from b2bscore.cli import app
 from b2bscore.errors import DataError
+from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.monitoring import MonitorConfig, run_monitor
 from b2bscore.monitoring.reference import check_columns
 from b2bscore.serving.predlog import PredictionLog
-from b2bscore.model.tracking import activate, resolve_tracking
-from conftest import copy_home
 
 runner = CliRunner()
 QUICK = {"tasks": ["churn"], "segments": {"columns": ["industry", "region"]}}
@@ -107,8 +109,8 @@ def test_bad_config_names_the_file_and_field(trained_world, tmp_path):
 
 def _log_churn_scores(trained_world, home, *, drop: tuple[str, ...] = ()) -> int:
     """Score every account as of 2025-12-01 with the churn champion into the prediction log; returns the customers."""
-    from b2bscore.model.champions import load_champions
     from b2bscore.data.load import load_dataset
+    from b2bscore.model.champions import load_champions
     from b2bscore.serving.predict import Scorer, score_account_rows
 
     champions = load_champions(activate(resolve_tracking(home)))
@@ -144,3 +146,80 @@ def test_reference_and_current_columns_must_match(trained_world, tmp_path):
     config = MonitorConfig.model_validate({**QUICK, "source": "log"})
     with pytest.raises(DataError, match="lacks 1 column.*intent_max.*retrain"):
         run_monitor(trained_world.world, home=home, config=config, now=pd.Timestamp("2026-02-01", tz="UTC"))
+
+
+def test_a_damaged_segment_version_is_exit_2_naming_the_file(trained_world, tmp_path):
+    """A check that cannot run exits 2 with one message (exit 1 means "a segment alerts"), never a traceback."""
+    home = copy_home(trained_world.home, tmp_path / "home")
+    version = home.segments_dir / "20260101T000000Z"
+    version.mkdir(parents=True)
+    (version / "manifest.json").write_text("{}\n")
+    (version / "assignments.parquet").write_bytes(b"PAR1 cut short by a crash")
+    result = _run("monitor", "--data", trained_world.world, "--home", home.root,
+                  "--config", _config(tmp_path, json.dumps(QUICK)))
+    assert result.exit_code == 2, result.output
+    assert str(version / "assignments.parquet") in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_any_error_inside_the_check_is_exit_2_never_1(trained_world, tmp_path, monkeypatch):
+    from b2bscore.monitoring import job
+
+    def broken(champion):
+        raise RuntimeError("reference store went away")
+
+    monkeypatch.setattr(job, "load_reference", broken)
+    home = copy_home(trained_world.home, tmp_path / "home")
+    result = _run("monitor", "--data", trained_world.world, "--home", home.root,
+                  "--config", _config(tmp_path, json.dumps(QUICK)))
+    assert result.exit_code == 2, result.output
+    assert "the check could not run: RuntimeError: reference store went away" in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, RuntimeError)
+    runs = home.root / "monitoring" / "runs"
+    assert not runs.is_dir() or list(runs.iterdir()) == []  # no half-written or empty run folder
+
+
+def test_a_killed_check_s_leftovers_are_cleaned_and_reports_point_at_the_run(trained_world, tmp_path):
+    """An empty run folder (what a check killed before its first report left) and a dead check's hidden folder are
+    removed by the next check; the reports the summary names are in the published run folder."""
+    home = copy_home(trained_world.home, tmp_path / "home")
+    runs = home.root / "monitoring" / "runs"
+    (runs / "20250101T000000Z").mkdir(parents=True)
+    process = subprocess.Popen(["true"])
+    process.wait()
+    dead = runs / f".20250102T000000Z.partial-{socket.gethostname()}-{process.pid}-0123abcd"
+    dead.mkdir()
+    (dead / "churn-drift.html").write_text("<html>half</html>")
+    config = MonitorConfig.model_validate(QUICK)
+    run = run_monitor(trained_world.world, home=home, config=config, now=pd.Timestamp("2026-02-01 08:00", tz="UTC"))
+    assert [p.name for p in runs.iterdir()] == [run.folder.name]
+    summary = json.loads((run.folder / "summary.json").read_text())
+    reports = [path for task in summary["tasks"] for path in task["reports"].values()]
+    assert reports and all(Path(path).parent == run.folder and Path(path).is_file() for path in reports)
+
+
+def test_a_truncated_prediction_log_part_is_a_warning_naming_it(trained_world, tmp_path):
+    """A part cut short by a crash (issue 13): the check runs on the other parts, says which part it skipped (a
+    warning, and a note in the summary) and exits by the check's status; never a traceback, never exit 1 for it."""
+    from datetime import datetime, timezone
+
+    from b2bscore.data.load import load_dataset
+    from b2bscore.model.champions import load_champions
+    from b2bscore.serving.predict import Scorer, score_account_rows
+
+    home = copy_home(trained_world.home, tmp_path / "home")
+    champions = load_champions(activate(resolve_tracking(home)))
+    data = load_dataset(trained_world.world)[0]
+    entities = pd.DataFrame({"account_id": data.accounts["account_id"], "as_of": pd.Timestamp("2025-12-01")})
+    scores, features = score_account_rows(Scorer(champions["churn"]), None, data, entities, with_reasons=False)
+    good = PredictionLog(home.predictions_dir).append("accounts", scores, features, source="test",
+                                                      now=datetime.now(timezone.utc))
+    truncated = good.with_name("part-000000000000-deadbeef.parquet")
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    result = _run("monitor", "--data", trained_world.world, "--home", home.root, "--source", "log",
+                  "--config", _config(tmp_path, json.dumps(QUICK)))
+    assert "Traceback" not in result.output and not isinstance(result.exception, Exception), result.output
+    status = json.loads(next((home.root / "monitoring" / "runs").glob("*/summary.json")).read_text())
+    assert result.exit_code == EXIT_FOR_STATUS[status["status"]], result.output
+    assert any(line.startswith("warning:") and str(truncated) in line for line in result.output.splitlines())
+    assert any(str(truncated) in note for note in status["notes"])

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import shutil
+import socket
+import subprocess
+from types import SimpleNamespace
 
 import mlflow
 import pytest
@@ -230,3 +235,79 @@ def test_activating_one_home_does_not_leak_into_the_next(tmp_path, monkeypatch):
     activate(first)
     second = resolve_tracking(ProjectHome(tmp_path / "b"))
     assert second.embedded and str(tmp_path / "b") in second.tracking_uri and second.registry_uri == second.tracking_uri
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _killed_registration(store, name, *, before, owner_pid, aliases=("champion", "challenger")):
+    """What ``b2bscore train`` killed (kill -9) after it moved ``aliases`` to its new version leaves behind."""
+    client, run_id, _ = store
+    version = client.create_model_version(name, source=f"runs:/{run_id}/model", run_id=run_id, tags={
+        "b2bscore.registration": "pending", "b2bscore.owner": f"{socket.gethostname()} {owner_pid} 2026-01-01T00:00:00",
+        "b2bscore.registration.before": json.dumps(before), "decision": "champion"}).version
+    for alias in aliases:
+        client.set_registered_model_alias(name, alias, version)
+    return str(version)
+
+
+def test_a_registration_killed_after_moving_the_aliases_is_settled_by_models_list(store):
+    client, _, _ = store
+    name = "b2bscore-killed-registration"
+    first = _register(store, 0.5, name=name)
+    killed = _killed_registration(store, name, before={"champion": first.version, "challenger": None},
+                                  owner_pid=_dead_pid())
+    listed = {s.name: s for s in reg.list_models(client)}[name]
+    assert (listed.champion, listed.challenger) == (first.version, None)  # as before the killed registration
+    assert listed.abandoned == 1
+    tags = client.get_model_version(name, killed).tags
+    assert tags["b2bscore.registration"] == "abandoned" and tags["decision"] == "abandoned"
+    with pytest.raises(reg.RegistryError, match="abandoned"):
+        reg.promote(client, name, killed)
+    assert client.get_model_version(name, first.version).tags["b2bscore.registration"] == "done"
+    later = _register(store, 0.9, name=name)  # the next registration is normal, and undoable back to the first
+    assert later.promoted and reg.rollback(client, name).new_version == first.version
+
+
+def test_a_registration_still_running_is_left_alone(store):
+    client, _, _ = store
+    name = "b2bscore-live-registration"
+    first = _register(store, 0.5, name=name)
+    live = _killed_registration(store, name, before={"champion": first.version, "challenger": None},
+                                owner_pid=os.getpid(), aliases=("challenger",))
+    assert reg.settle_abandoned(client, name) == []
+    assert client.get_model_version(name, live).tags["b2bscore.registration"] == "pending"
+    with pytest.raises(reg.RegistryError, match="still being registered"):
+        reg.promote(client, name, live)
+
+
+@pytest.mark.parametrize("registry_writable", [True, False], ids=["settles", "read-only registry"])
+def test_loading_the_champion_never_loads_an_interrupted_registration(store, monkeypatch, registry_writable):
+    """The service and the jobs load ``@champion``: after a registration killed once it moved the alias, they load
+    the champion from before (settling the leftover when the registry lets them)."""
+    from mlflow.exceptions import MlflowException
+
+    from b2bscore.model import champions
+
+    client, _, _ = store
+    task = "cltv" if registry_writable else "churn"
+    name = f"b2bscore-{task}"
+    first = _register(store, 0.5, name=name)
+    killed = _killed_registration(store, name, before={"champion": first.version, "challenger": None},
+                                  owner_pid=_dead_pid(), aliases=("champion",))
+    loaded = []
+    monkeypatch.setattr(importlib.import_module("mlflow.pyfunc"), "load_model",
+                        lambda uri: loaded.append(uri) or SimpleNamespace(unwrap_python_model=lambda: SimpleNamespace(model=None)))
+    if not registry_writable:
+        def refused(*args, **kwargs):
+            raise MlflowException("read-only registry")
+
+        monkeypatch.setattr(client, "set_registered_model_alias", refused)
+        monkeypatch.setattr(client, "delete_registered_model_alias", refused)
+    champion = champions.load_champion(client, task)
+    assert champion.version == first.version and loaded == [f"models:/{name}/{first.version}"]
+    settled = client.get_model_version(name, killed).tags["b2bscore.registration"]
+    assert settled == ("abandoned" if registry_writable else "pending")

@@ -5,7 +5,10 @@ half-written version when it fails."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
 from dataclasses import replace
 from datetime import datetime, timezone
 
@@ -18,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from b2bscore.data.load import load_dataset
 from b2bscore.errors import ConfigError, DataError
 from b2bscore.home import ProjectHome
+from b2bscore.model.tracking import resolve_tracking
 from b2bscore.segments.assign import SEGMENT_KINDS
 from b2bscore.segments.config import ClusterConfig, Condition, RuleList, SegmentConfig, SegmentRule
 from b2bscore.segments.job import SEGMENTS_EXPERIMENT, run_segment_dataset, run_segment_job
@@ -25,7 +29,6 @@ from b2bscore.segments.store import MANIFEST, SegmentStore
 from b2bscore.synth import WorldConfig, generate_world
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.job import train_tasks
-from b2bscore.model.tracking import resolve_tracking
 
 CONFIG = SegmentConfig(clustering=ClusterConfig(k_max=3, n_init=1))
 TRIGGER = "drift alert: segment Tier 1 / industry=software"
@@ -364,3 +367,21 @@ def _assert_tiers_follow_the_model_scores(result) -> None:
     fallback = assign_segments(features, None, config).frame
     assert fallback["propensity_source"].isin(["health proxy", "behaviour and intent proxy"]).all()
     assert (fallback["tier"].to_numpy() != frame["tier"].to_numpy()).any()
+
+
+def test_a_killed_job_s_staging_folders_are_removed_by_the_next_job(world, project_home):
+    """kill -9 leaves the hidden staging folder (and, before 0.3, an empty ``.<version>.partial-xxxxxxxx``); the next
+    job removes them, leaves a live job's folder alone, and publishes its own version."""
+    segments = project_home.segments_dir
+    segments.mkdir(parents=True)
+    process = subprocess.Popen(["true"])
+    process.wait()
+    dead = segments / f".20230601T000000Z.partial-{socket.gethostname()}-{process.pid}-0123abcd"
+    dead.mkdir()
+    (dead / "assignments.parquet").write_bytes(b"PAR1 half")
+    legacy = segments / ".20230602T000000Z.partial-k3j_9xq2"
+    legacy.mkdir()
+    live = segments / f".20230603T000000Z.partial-{socket.gethostname()}-{os.getpid()}-0123abcd"
+    live.mkdir()
+    result = run_segment_dataset(world, home=project_home, as_of="2023-05-01", config=CONFIG)
+    assert sorted(p.name for p in segments.iterdir()) == sorted([live.name, result.version])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import free_port, stop_process_group
 import requests
+from conftest import free_port, stop_process_group
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -23,7 +24,14 @@ from b2bscore.cli import app
 from b2bscore.errors import ConfigError
 from b2bscore.serving import launch
 from b2bscore.serving.config import ServeConfig, load_serve_config, resolve_serve_config, serve_workers
-from b2bscore.serving.http import ApiKeyMiddleware
+from b2bscore.serving.http import (
+    ApiKeyMiddleware,
+    KnownPathsMiddleware,
+    ReadinessMiddleware,
+    RefusedRequest,
+    RequestBodyMiddleware,
+    RequestDataLogFilter,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -61,7 +69,10 @@ def test_settings_go_through_arguments_unchanged(tmp_path):
 @pytest.mark.parametrize("content, needles", [
     ("max_batch: 0\n", ["serve.yaml", "max_batch", "greater than or equal to 1"]),
     ("workers: lots\n", ["serve.yaml", "workers", "integer"]),
-    ("max_batches: 10\n", ["serve.yaml", "max_batches", "max_batch, refresh_seconds, workers"]),
+    ("max_batches: 10\n", ["serve.yaml", "max_batches", "max_batch, max_body_mb, metrics_open, refresh_seconds, workers"]),
+    ("max_body_mb: 0\n", ["serve.yaml", "max_body_mb", "greater than 0"]),
+    ("metrics_open: perhaps\n", ["serve.yaml", "metrics_open", "boolean"]),
+    ("log_flush_rows: 0\n", ["serve.yaml", "log_flush_rows", "greater than or equal to 1"]),
     ("api_key: abc\n", ["serve.yaml", "api_key", "B2BSCORE_API_KEY"]),
     ("- 1\n", ["serve.yaml", "mapping"]),
 ])
@@ -104,6 +115,17 @@ class _Exec(Exception):
     pass
 
 
+_DEFAULT_EDGE_ARGS = ["--arg", "max_body_mb=10.0", "--arg", "metrics_open=False", "--arg", "log_flush_rows=5000",
+                      "--arg", "log_flush_seconds=60.0"]
+
+
+def test_the_edge_and_log_settings_go_through_arguments(tmp_path):
+    settings = ServeConfig(home=tmp_path.resolve(), max_body_mb=0.5, metrics_open=True, log_flush_rows=10,
+                           log_flush_seconds=2.5)
+    assert resolve_serve_config(settings.service_arguments(), {}) == settings
+    assert resolve_serve_config({"metrics_open": "false"}, {}).metrics_open is False
+
+
 def test_serve_passes_its_options_as_bentoml_arguments_and_leaves_the_environment_alone(tmp_path, monkeypatch):
     tmp_path = tmp_path.resolve()
     calls = []
@@ -125,15 +147,27 @@ def test_serve_passes_its_options_as_bentoml_arguments_and_leaves_the_environmen
     assert argv[0] == path and Path(path).name == "bentoml"
     assert argv[1:] == ["serve", "b2bscore.serving.service:ScoringService", "--host", "127.0.0.1", "--port", "3100",
                         "--arg", f"home={tmp_path / 'home'}", "--arg", "refresh_seconds=10.0",
-                        "--arg", "max_batch=50", "--arg", "workers=2"]  # options over the file over the defaults
+                        "--arg", "max_batch=50", "--arg", "workers=2", *_DEFAULT_EDGE_ARGS]  # options > file > defaults
     assert not any("s3cret" in part for part in argv)  # the key reaches the service through its environment
+
+
+def test_serve_options_for_the_edge_and_the_log_reach_the_service(tmp_path, monkeypatch):
+    """--max-body-mb, --metrics-open, --log-flush-rows and --log-flush-seconds become service arguments."""
+    calls = []
+    monkeypatch.setattr(launch.os, "execv", lambda path, argv: calls.append(argv) or (_ for _ in ()).throw(_Exec()))
+    result = runner.invoke(app, ["serve", "--home", str(tmp_path / "home"), "--max-body-mb", "2.5", "--metrics-open",
+                                 "--log-flush-rows", "100", "--log-flush-seconds", "5"])
+    assert isinstance(result.exception, _Exec), result.output
+    argv = calls[0]
+    for argument in ("max_body_mb=2.5", "metrics_open=True", "log_flush_rows=100", "log_flush_seconds=5.0"):
+        assert argv[argv.index(argument) - 1] == "--arg", (argument, argv)
 
 
 def test_serve_resolves_the_home_here_and_refuses_a_retired_variable(tmp_path, monkeypatch):
     tmp_path = tmp_path.resolve()
     argv = launch.bentoml_serve_argv(ServeConfig(), host="0.0.0.0", port=3000)
     assert argv == ["bentoml", "serve", launch.SERVICE, "--host", "0.0.0.0", "--port", "3000",
-                    "--arg", "refresh_seconds=30.0", "--arg", "max_batch=1000", "--arg", "workers=1"]
+                    "--arg", "refresh_seconds=30.0", "--arg", "max_batch=1000", "--arg", "workers=1", *_DEFAULT_EDGE_ARGS]
     seen = []
     monkeypatch.setattr(launch.os, "execv", lambda path, argv: seen.append(argv) or (_ for _ in ()).throw(_Exec()))
     monkeypatch.chdir(tmp_path)
@@ -229,6 +263,125 @@ def test_the_middleware_asks_for_the_key_on_each_request():
     assert _call(middleware, "/score_leads", [(b"authorization", b"Bearer nope")]) == 401
     assert _call(middleware, "/score_leads", [(b"authorization", b"Bearer k")]) == 200
     assert _call(middleware, "/health") == 200
+
+
+def _send(middleware, path: str, *, method: str = "POST", headers: list[tuple[bytes, bytes]] | None = None,
+          chunks: list[bytes] = (b"",)) -> tuple[int, bytes]:
+    """(status, body) of one request through ``middleware``, its body arriving in ``chunks``."""
+    sent, pending = [], list(chunks)
+
+    async def receive():
+        if pending:
+            chunk = pending.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "headers": headers or []}
+    asyncio.run(middleware(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+async def _echo(scope, receive, send):
+    """An app that answers 200 with the body it read (all of it, however it arrives)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_an_unknown_path_is_404_before_the_request_metrics_see_it():
+    seen = []
+
+    async def metrics(scope, receive, send):  # stands for BentoML's metrics middleware: one series per path
+        seen.append(scope["path"])
+        await _ok(scope, receive, send)
+
+    middleware = KnownPathsMiddleware(metrics, paths=("/score_leads", "/health"))
+    assert _send(middleware, "/score_leads")[0] == 200 and _send(middleware, "/static_content/x.css")[0] == 200
+    status, body = _send(middleware, "/wp-login.php", method="GET")
+    assert status == 404 and b"/score_leads" in body
+    assert seen == ["/score_leads", "/static_content/x.css"]
+
+
+def test_metrics_need_the_key_unless_they_are_left_open():
+    open_ = [False]
+    middleware = ApiKeyMiddleware(_ok, api_key=lambda: SecretStr("k"), metrics_open=lambda: open_[0])
+    assert _call(middleware, "/metrics") == 401
+    assert _call(middleware, "/metrics", [(b"authorization", b"Bearer k")]) == 200
+    open_[0] = True
+    assert _call(middleware, "/metrics") == 200
+    assert _call(middleware, "/score_leads") == 401  # scoring still needs it
+
+
+def test_a_body_over_the_limit_is_413_declared_or_streamed_and_a_body_that_is_not_json_415():
+    middleware = RequestBodyMiddleware(_echo, max_bytes=lambda: 100, json_paths=("/score_leads",))
+    json_type = [(b"content-type", b"application/json; charset=utf-8")]
+    assert _send(middleware, "/score_leads", headers=json_type, chunks=[b"x" * 40] * 2) == (200, b"x" * 80)
+    assert _send(middleware, "/score_leads", chunks=[b"{}"]) == (200, b"{}")  # no Content-Type: JSON
+    status, body = _send(middleware, "/score_leads", headers=[*json_type, (b"content-length", b"101")],
+                         chunks=[b"x" * 101])
+    assert status == 413 and b"max_body_mb" in body
+    assert _send(middleware, "/score_leads", headers=json_type, chunks=[b"x" * 40] * 3)[0] == 413  # chunked
+    assert _send(middleware, "/health", method="GET", headers=[(b"content-length", b"5000")])[0] == 413
+    for content_type in (b"multipart/form-data", b"multipart/form-data; boundary=x", b"application/x-www-form-urlencoded",
+                         b"application/vnd.bentoml+pickle"):
+        status, body = _send(middleware, "/score_leads", headers=[(b"content-type", content_type)], chunks=[b"a=1"])
+        assert status == 415 and b"application/json" in body, content_type
+    assert _send(middleware, "/score_leads", headers=[(b"content-length", b"ten")])[0] == 400
+
+
+def test_scoring_without_its_model_is_503_with_the_reason_logged_once(caplog):
+    reason = ["no models loaded: the registry database /x/mlflow.db is missing"]
+    middleware = ReadinessMiddleware(_ok, unavailable=lambda path: reason[0] if path == "/score_leads" else None)
+    with caplog.at_level(logging.INFO, logger="b2bscore.serving.http"):
+        for _ in range(3):
+            status, body = _send(middleware, "/score_leads")
+            assert status == 503 and json.loads(body) == {"error": reason[0]}
+        assert _send(middleware, "/score_accounts")[0] == 200
+        reason[0] = None
+        assert _send(middleware, "/score_leads")[0] == 200
+    assert caplog.text.count("refusing requests with 503") == 1 and caplog.text.count("scoring again") == 1
+
+
+def _logged(exc: Exception) -> str:
+    record = logging.LogRecord("bentoml._internal.server.http_app", logging.ERROR, __file__, 1,
+                               "Exception on %s [%s]", ("/score_leads", "POST"), (type(exc), exc, None))
+    RequestDataLogFilter(fields={"lead", "account_id", "employees", "account", "leads"}).filter(record)
+    return record.getMessage() + (str(record.exc_info) if record.exc_info else "")
+
+
+def test_refused_values_never_reach_the_log():
+    from pydantic import BaseModel, model_validator
+
+    class Lead(BaseModel):
+        account_id: str
+        employees: int
+
+        @model_validator(mode="after")
+        def _same(self):
+            raise ValueError(f"lead.account_id {self.account_id!r} is not the record's account")
+
+    with pytest.raises(Exception) as caught:
+        Lead.model_validate({"account_id": "SECRET-ACCOUNT", "employees": 3})
+    line = _logged(caught.value)
+    assert "SECRET-ACCOUNT" not in line and "(body): value_error (lead.account_id" in line, line
+    with pytest.raises(Exception) as caught:
+        Lead.model_validate({"account_id": "A", "employees": "SECRET-MANY"})
+    line = _logged(caught.value)
+    assert "SECRET-MANY" not in line and "employees: int_parsing" in line, line
+    line = _logged(RefusedRequest("activities[0].occurred_at 2099-01-01 is not before as_of", log_reason="fields: x"))
+    assert "2099" not in line and line.endswith("fields: x"), line
+    from bentoml.exceptions import BadInput
+    line = _logged(BadInput("lead.account_id 'SECRET-ACCOUNT' is wrong"))
+    assert "SECRET" not in line and "refused a request on /score_leads [POST]: BadInput" in line, line
 
 
 # -- a real b2bscore serve --workers 2 -------------------------------------------------------------------------

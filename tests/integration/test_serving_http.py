@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 
 from b2bscore.cli import app
 from b2bscore.data.load import load_dataset
-from b2bscore.records import api_records
 from b2bscore.model.registry import promote
 from b2bscore.model.tasks import MODEL_NAMES
 from b2bscore.model.tracking import activate, resolve_tracking
+from b2bscore.records import api_records
 
 KEY = "test-secret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -32,8 +32,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture(scope="module")
 def service(trained_world, tmp_path_factory):
-    """``b2bscore serve`` on a copy of the trained home, with an API key, max batch 5, registry polled every second;
-    the home holds a segmentation, so the responses carry tiers and segments."""
+    """``b2bscore serve`` on a copy of the trained home, with an API key, max batch 5, registry polled every second,
+    the prediction log written every second; the home holds a segmentation, so the responses carry tiers and
+    segments."""
     from b2bscore.segments.job import run_segment_dataset
 
     home = copy_home(trained_world.home, tmp_path_factory.mktemp("serve") / "home")
@@ -43,8 +44,11 @@ def service(trained_world, tmp_path_factory):
     env.pop("MLFLOW_TRACKING_URI", None)
     log = (home.root / "serve.log").open("w")
     cli = Path(sys.executable).parent / "b2bscore"
+    config = home.root / "serve-test.yaml"
+    config.write_text("log_flush_seconds: 1\n")
     process = subprocess.Popen([str(cli), "serve", "--port", str(port), "--home", str(home.root), "--refresh-seconds", "1",
-                                "--max-batch", "5"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                "--max-batch", "5", "--config", str(config)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -163,8 +167,11 @@ def test_score_leads_and_accounts(service, records, batch):
         assert a["reasons_for"] == json.loads(b["reasons_for"])
         assert a["reasons_against"] == json.loads(b["reasons_against"])
     # what was scored is in the prediction log, without personal data; the request body is not in the service log
-    parts = list((home.root / "predictions" / "leads").glob("date=*/part-*.parquet"))
-    assert parts and "job_title" not in pd.read_parquet(parts[0]).columns
+    deadline = time.monotonic() + 30
+    while not (parts := list((home.root / "predictions" / "leads").glob("date=*/part-*.parquet"))):
+        assert time.monotonic() < deadline, "the prediction log was not written within its flush interval"
+        time.sleep(0.5)
+    assert "job_title" not in pd.read_parquet(parts[0]).columns
     log = (home.root / "serve.log").read_text()
     assert records[0][0]["account"]["name"] not in log
 
@@ -221,11 +228,12 @@ def test_openapi_fuzzing_never_gets_a_server_error(service):
     posts = [op for op in operations if op.method.upper() == "POST"]
     assert {op.path for op in posts} == {"/score_leads", "/score_accounts"}
     for operation in posts:
-        @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        def check(case):
-            response = case.call(headers=AUTH, timeout=60)
-            assert response.status_code < 500, (case.path, response.status_code, response.text[:500],
-                                                json.dumps(case.body, default=str)[:500])
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+            def check(case):
+                response = case.call(headers=AUTH, timeout=60)
+                assert response.status_code < 500, (case.path, response.status_code, response.text[:500],
+                                                    json.dumps(case.body, default=str)[:500])
 
-        check()
+            check()

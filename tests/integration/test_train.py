@@ -12,15 +12,15 @@ import pytest
 
 from b2bscore.data.load import load_dataset
 from b2bscore.errors import DataError, MissingTableError
-from b2bscore.records import dataset_to_records
+from b2bscore.model.estimator import _fit_calibrator
+from b2bscore.model.registry import list_models
 from b2bscore.model.scoring import score
+from b2bscore.model.tracking import activate, resolve_tracking
+from b2bscore.records import dataset_to_records
 from b2bscore.synth import WorldConfig, generate_world
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.job import train_tasks
-from b2bscore.model.estimator import _fit_calibrator
 from b2bscore.training.evaluate import expected_calibration_error
-from b2bscore.model.registry import list_models
-from b2bscore.model.tracking import activate, resolve_tracking
+from b2bscore.training.job import train_tasks
 from b2bscore.training.train import train
 
 SMALL = TrainConfig.model_validate({

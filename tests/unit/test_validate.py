@@ -174,3 +174,21 @@ def test_load_dataset_raises_only_data_error_with_every_error(tmp_path: Path) ->
     with pytest.raises(DataError) as info:
         load_dataset(tmp_path, now=NOW)
     assert "accounts.employees" in str(info.value) and "intent.score" in str(info.value)
+
+
+def _parquet(directory: Path, table: str, column: str, values: list) -> Path:
+    """The tiny world as Parquet, with ``column`` of ``table`` replaced by ``values`` (their own Parquet type)."""
+    ds = tiny_dataset()
+    for name in ds.available:
+        frame = ds.table(name).copy()
+        if name == table:
+            frame[column] = values
+        frame.to_parquet(directory / f"{name}.parquet", index=False)
+    return directory
+
+
+def test_true_false_where_a_number_is_expected_is_refused(tmp_path: Path) -> None:
+    """A boolean Parquet column read as 1.0/0.0 would count true as one employee (issue 13, item 8)."""
+    issue = only(_parquet(tmp_path, "accounts", "employees", [True, False, True]))
+    assert (issue.problem, issue.table, issue.column, issue.count) == ("unparseable", "accounts", "employees", 3)
+

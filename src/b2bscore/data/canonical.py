@@ -8,6 +8,9 @@ be coerced becomes missing and is reported; nothing is dropped here.
 
 from __future__ import annotations
 
+import functools
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +18,7 @@ from b2bscore.data.contract import Column, TableSpec
 from b2bscore.data.mapping import TableMapping
 from b2bscore.data.report import Issue, examples_where, format_examples, plural
 
+_SEPARATORS = re.compile(r"[\s\-]+")
 _TZ_SUFFIX = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|UTC|[+-]\d{2}:?\d{2})$"
 
 
@@ -105,13 +109,23 @@ def _to_text(series: pd.Series) -> pd.Series:
 
 
 def normalise_categories(values: np.ndarray) -> np.ndarray:
-    """Strip, lower-case and turn runs of spaces/hyphens into ``_``; empty strings become None."""
-    if not len(values):
-        return values
-    norm = pd.Series(values, dtype=object).str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-    out = np.asarray(norm, dtype=object)
-    out[pd.isna(out) | (out == "")] = None
-    return out
+    """:func:`canonical_category` of each value; anything but text (and empty text) becomes None."""
+    return np.array([canonical_category(v) if isinstance(v, str) else None for v in values], dtype=object)
+
+
+def canonical_category(value: object) -> object:
+    """A category value as the loader writes it: stripped, lower-case, runs of spaces and hyphens turned into ``_``
+    (``"Pricing Page View"`` -> ``pricing_page_view``), empty text None. The one normalisation of categories, for
+    data directories (:func:`normalise_categories`) and request fields alike; anything but text is returned as it
+    is, for the caller's type check to refuse."""
+    if not isinstance(value, str):
+        return value
+    return _canonical_text(value)
+
+
+@functools.lru_cache(maxsize=65_536)  # requests repeat a few spellings many times
+def _canonical_text(value: str) -> str | None:
+    return _SEPARATORS.sub("_", value.strip().lower()) or None
 
 
 def _counts(codes: np.ndarray, n: int) -> np.ndarray:
@@ -193,22 +207,52 @@ def _apply_value_map(series: pd.Series, spec: TableSpec, col: Column, value_map:
 
 
 def _coerce_number(series: pd.Series, spec: TableSpec, col: Column, offset: int) -> tuple[pd.Series, list[Issue]]:
-    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+    """Numbers as float64; text is parsed, true/false refused (a flag is not a count), numbers too large for a
+    float become infinite (and out of range)."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        bad = series.notna().to_numpy()
+        return pd.Series(np.nan, index=series.index), _unparseable(bad, series, spec, col, offset)
+    if pd.api.types.is_numeric_dtype(series.dtype):
         return series.astype(np.float64), []
     codes, uniques = split_text(series)
-    stripped = pd.Series(uniques, dtype=object).str.strip()
-    parsed = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64)
+    parsed, bad_unique = _parse_numbers(uniques)
     numbers = pd.Series(join_codes(codes, parsed, np.nan), index=series.index)
-    bad_unique = (stripped.fillna("") != "").to_numpy() & np.isnan(parsed)
     if not bad_unique.any():
         return numbers, []
-    bad = join_codes(codes, bad_unique, False)
+    return numbers, _unparseable(join_codes(codes, bad_unique, False), series, spec, col, offset)
+
+
+def _parse_numbers(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(numbers, not a number) of unique non-missing cell values: text from files, or the mixed Python values of
+    request records (numbers, booleans, text)."""
+    parsed = np.full(len(uniques), np.nan)
+    bad = np.zeros(len(uniques), dtype=bool)
+    is_text = np.array([isinstance(u, str) for u in uniques], dtype=bool)
+    if is_text.any():
+        stripped = pd.Series(uniques[is_text], dtype=object).str.strip()
+        parsed[is_text] = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64)
+        bad[is_text] = (stripped != "").to_numpy() & np.isnan(parsed[is_text])
+    for position in np.flatnonzero(~is_text):
+        value = uniques[position]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            bad[position] = True
+        else:
+            try:
+                parsed[position] = float(value)
+            except OverflowError:  # an integer with hundreds of digits
+                parsed[position] = np.inf if value > 0 else -np.inf
+    return parsed, bad
+
+
+def _unparseable(bad: np.ndarray, series: pd.Series, spec: TableSpec, col: Column, offset: int) -> list[Issue]:
     n = int(bad.sum())
+    if not n:
+        return []
     ex = examples_where(bad, series, offset)
-    return numbers, [Issue("error", spec.name, col.name, "unparseable",
-                           f"{plural(n, 'row')} of {spec.name}.{col.name} hold text where a number is expected, "
-                           f"e.g. {format_examples(ex)}; write plain numbers (dot as decimal separator, no thousands "
-                           "separator or currency) or leave the cell empty.", count=n, examples=ex)]
+    return [Issue("error", spec.name, col.name, "unparseable",
+                  f"{plural(n, 'row')} of {spec.name}.{col.name} hold text or true/false where a number is expected, "
+                  f"e.g. {format_examples(ex)}; write plain numbers (dot as decimal separator, no thousands "
+                  "separator or currency) or leave the cell empty.", count=n, examples=ex)]
 
 
 def _coerce_datetime(series: pd.Series, spec: TableSpec, col: Column, fmt: str | None,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from b2bscore.data.canonical import join_codes, split_text
-from b2bscore.data.contract import TABLES, TableSpec
+from b2bscore.data.contract import TABLES, Column, TableSpec, bound_text
 from b2bscore.data.dataset import empty_table
 from b2bscore.data.report import Issue, examples_where, format_examples, plural
 
@@ -120,7 +120,7 @@ def check_missing(frame: pd.DataFrame, spec: TableSpec, offset: int, absent: fro
             missing = values.isna().to_numpy()
         else:
             codes, uniques = split_text(values)
-            blank = np.array([not isinstance(u, str) or not u.strip() for u in uniques], dtype=bool)
+            blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)  # 0 is a value
             missing = join_codes(codes, blank, True)
         if missing.any():
             n = int(missing.sum())
@@ -147,20 +147,16 @@ def check_key(frame: pd.DataFrame, spec: TableSpec, offset: int) -> list[Issue]:
                   f"{format_examples(ex)}; each must be unique, so remove or merge the repeats.", count=n, examples=ex)]
 
 
-def check_values(frame: pd.DataFrame, spec: TableSpec, offset: int, now: pd.Timestamp) -> list[Issue]:
-    """Future timestamps, negative values in non-negative columns, values outside min/max (years: up to now)."""
+def check_values(frame: pd.DataFrame, spec: TableSpec, offset: int, now: pd.Timestamp | None, *,
+                 latest_year: np.ndarray | None = None) -> list[Issue]:
+    """Timestamps after ``now`` (not checked when None), negative values in non-negative columns, and numbers
+    outside the contract's bounds: a calendar year may be at most the year of ``now``, or, per row, ``latest_year``
+    (a request record's as-of year)."""
     issues = []
     for col in spec.columns:
         values = frame[col.name]
-        if col.kind == "datetime":
-            bad = (values > now).to_numpy()
-            if bad.any():
-                n = int(bad.sum())
-                ex = examples_where(bad, values.dt.strftime("%Y-%m-%d %H:%M:%S"), offset)
-                issues.append(Issue("error", spec.name, col.name, "future_timestamp",
-                                    f"{plural(n, 'row')} of {spec.name}.{col.name} lie after now ({now:%Y-%m-%d %H:%M:%S} UTC), "
-                                    f"e.g. {format_examples(ex)}; timestamps must be UTC and in the past.",
-                                    count=n, examples=ex))
+        if col.kind == "datetime" and now is not None:
+            issues += _future_timestamps(values, spec, col, offset, now)
         if col.kind not in ("int", "float"):
             continue
         if col.nonnegative:
@@ -171,25 +167,47 @@ def check_values(frame: pd.DataFrame, spec: TableSpec, offset: int, now: pd.Time
                 issues.append(Issue("error", spec.name, col.name, "negative_value",
                                     f"{plural(n, 'row')} of {spec.name}.{col.name} are negative, e.g. {format_examples(ex)}; "
                                     "the value cannot be below 0.", count=n, examples=ex))
-        high = float(now.year) if col.name.endswith("_year") else col.max_value
-        if col.min_value is None and high is None:
-            continue
-        low_bad = values < col.min_value if col.min_value is not None else pd.Series(False, index=values.index)
-        high_bad = values > high if high is not None else pd.Series(False, index=values.index)
-        bad = (low_bad | high_bad).to_numpy()
-        if bad.any():
-            n = int(bad.sum())
-            ex = examples_where(bad, values, offset)
-            span = f"between {_num(col.min_value)} and {_num(high)}" if col.min_value is not None and high is not None \
-                else (f"at least {_num(col.min_value)}" if col.min_value is not None else f"at most {_num(high)}")
-            issues.append(Issue("error", spec.name, col.name, "out_of_range",
-                                f"{plural(n, 'row')} of {spec.name}.{col.name} are out of range, e.g. {format_examples(ex)}; "
-                                f"values must be {span}.", count=n, examples=ex))
+        high: float | np.ndarray | None = col.max_value
+        if col.calendar_year:
+            high = latest_year if latest_year is not None else (float(now.year) if now is not None else None)
+        issues += _out_of_range(values, spec, col, offset, high)
     return issues
 
 
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+def _future_timestamps(values: pd.Series, spec: TableSpec, col: Column, offset: int, now: pd.Timestamp) -> list[Issue]:
+    bad = (values > now).to_numpy()
+    if not bad.any():
+        return []
+    n = int(bad.sum())
+    ex = examples_where(bad, values.dt.strftime("%Y-%m-%d %H:%M:%S"), offset)
+    return [Issue("error", spec.name, col.name, "future_timestamp",
+                  f"{plural(n, 'row')} of {spec.name}.{col.name} lie after now ({now:%Y-%m-%d %H:%M:%S} UTC), "
+                  f"e.g. {format_examples(ex)}; timestamps must be UTC and in the past.", count=n, examples=ex)]
+
+
+def _out_of_range(values: pd.Series, spec: TableSpec, col: Column, offset: int,
+                  high: float | np.ndarray | None) -> list[Issue]:
+    """Values below ``min_value`` or above ``high`` (one bound, or one per row); infinities are always out."""
+    numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.isposinf(numbers) if col.nonnegative else np.isinf(numbers)  # -inf of a non-negative: negative_value
+    if col.min_value is not None:
+        bad |= numbers < col.min_value
+    if high is not None:
+        bad |= numbers > high
+    if not bad.any():
+        return []
+    n = int(bad.sum())
+    ex = examples_where(bad, values, offset)
+    low_text = bound_text(col.min_value) if col.min_value is not None else ("0" if col.nonnegative else None)
+    if isinstance(high, np.ndarray):
+        high_text = "the year of its record's as_of"
+    else:
+        high_text = bound_text(high) if high is not None else None
+    span = (f"between {low_text} and {high_text}" if low_text and high_text else
+            f"at least {low_text}" if low_text else f"at most {high_text}" if high_text else "finite")
+    return [Issue("error", spec.name, col.name, "out_of_range",
+                  f"{plural(n, 'row')} of {spec.name}.{col.name} are out of range, e.g. {format_examples(ex)}; "
+                  f"values must be {span}.", count=n, examples=ex)]
 
 
 def check_consistency(frame: pd.DataFrame, spec: TableSpec, offset: int) -> list[Issue]:

@@ -27,6 +27,11 @@ class Column:
     ``allowed`` lists the valid values of a closed category (``None``: any value).
     ``open_values`` marks a category whose listed values are *known* but others are
     accepted (they are counted generically, e.g. unknown activity types).
+
+    Every number is finite and lies within ``[min_value, max_value]`` (``nonnegative``: at least 0): wide
+    enough for real companies, narrow enough that no absurd value (``1e308``, ``2**63`` employees) reaches a
+    feature. A calendar year (a name ending in ``_year``) also lies no later than the year it is judged at:
+    the time of validation for a data directory, the record's ``as_of`` for a request.
     """
 
     name: str
@@ -40,6 +45,11 @@ class Column:
     nullable: bool = False
     min_value: float | None = None
     max_value: float | None = None
+
+    @property
+    def calendar_year(self) -> bool:
+        """A year, bounded above by the year of the moment the value is judged at (see the class docstring)."""
+        return self.kind == "int" and self.name.endswith("_year")
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,12 @@ TECH_CATEGORIES = (
 )
 REGIONS = ("north_america", "latin_america", "emea", "apac")
 
+# Upper bounds of the numbers (their lower bound is 0), with room for currencies with small units (yen, rupiah).
+MAX_EMPLOYEES = 5_000_000  # the largest employers have about 2 million
+MAX_REVENUE = 1e15  # the largest annual revenues are below 1e12 USD, 1e14 in yen
+MAX_AMOUNT = 1e13  # one deal or invoice
+MAX_EVENT_VALUE = 1e6  # minutes in product or pages viewed in one event
+
 ACCOUNTS = TableSpec(
     name="accounts",
     description="One row per company (prospect or customer): its firmographics.",
@@ -111,8 +127,10 @@ ACCOUNTS = TableSpec(
         Column("account_id", "id", True, "Unique identifier of the company.", "A000123"),
         Column("name", "string", True, "Company name.", "Acme Analytics GmbH", nullable=True),
         Column("industry", "category", True, "Industry, lower-case snake case.", "software"),
-        Column("employees", "int", True, "Number of employees.", "240", nonnegative=True, nullable=True),
-        Column("annual_revenue", "float", True, "Annual revenue in the reporting currency.", "38000000", nonnegative=True, nullable=True),
+        Column("employees", "int", True, "Number of employees.", "240", nonnegative=True, nullable=True,
+               max_value=MAX_EMPLOYEES),
+        Column("annual_revenue", "float", True, "Annual revenue in the reporting currency.", "38000000",
+               nonnegative=True, nullable=True, max_value=MAX_REVENUE),
         Column("country", "string", True, "ISO 3166-1 alpha-2 country code.", "DE", nullable=True),
         Column("region", "category", True, "Sales region.", "emea", allowed=REGIONS, nullable=True),
         Column("founded_year", "int", True, "Year the company was founded.", "2009", nullable=True, min_value=1600),
@@ -147,7 +165,8 @@ ACTIVITIES = TableSpec(
         Column("occurred_at", "datetime", True, "When the event happened (UTC).", "2024-03-14T09:31:00"),
         Column("activity_type", "category", True, "Event type; unknown types are accepted and counted as 'other'.", "pricing_page_view", allowed=ACTIVITY_TYPES, open_values=True),
         Column("topic", "category", False, "Content or web topic, when known.", "data_integration", nullable=True),
-        Column("value", "float", False, "Event magnitude (e.g. minutes in product, pages viewed).", "3", nonnegative=True, nullable=True),
+        Column("value", "float", False, "Event magnitude (e.g. minutes in product, pages viewed).", "3",
+               nonnegative=True, nullable=True, max_value=MAX_EVENT_VALUE),
     ),
 )
 
@@ -194,7 +213,8 @@ OPPORTUNITIES = TableSpec(
         Column("created_at", "datetime", True, "When the opportunity was opened.", "2024-03-20"),
         Column("closed_at", "datetime", False, "When it was won or lost; empty while open.", "2024-06-02", nullable=True),
         Column("stage", "category", True, "Current stage.", "won", allowed=OPPORTUNITY_STAGES),
-        Column("amount", "float", True, "Deal value (first-year contract value).", "42000", nonnegative=True, nullable=True),
+        Column("amount", "float", True, "Deal value (first-year contract value).", "42000", nonnegative=True,
+               nullable=True, max_value=MAX_AMOUNT),
     ),
 )
 
@@ -206,9 +226,16 @@ REVENUE = TableSpec(
     columns=(
         Column("account_id", "id", True, "Paying company.", "A000123"),
         Column("invoice_at", "datetime", True, "Invoice date or start of the billed period.", "2024-07-01"),
-        Column("amount", "float", True, "Amount invoiced.", "3500", nonnegative=True),
+        Column("amount", "float", True, "Amount invoiced.", "3500", nonnegative=True, max_value=MAX_AMOUNT),
     ),
 )
+
+def bound_text(value: float) -> str:
+    """A bound as a person reads it: ``5,000,000``, ``1600``, ``1e15``."""
+    if float(value).is_integer() and abs(value) < 1e9:
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.0f}"
+    return f"{value:g}".replace("e+", "e")
+
 
 TABLES: dict[str, TableSpec] = {
     t.name: t for t in (ACCOUNTS, TECHNOGRAPHICS, ACTIVITIES, INTENT, LEADS, OPPORTUNITIES, REVENUE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b2bscore.data.contract import TABLES, Column, TableSpec
+from b2bscore.data.contract import TABLES, Column, TableSpec, bound_text
 
 BEGIN_MARKER = "<!-- BEGIN GENERATED: render_contract_markdown() -->"
 END_MARKER = "<!-- END GENERATED -->"
@@ -38,13 +38,13 @@ def _column_row(col: Column) -> str:
     if col.nonnegative:
         rules.append("not negative")
     if col.min_value is not None and col.max_value is not None:
-        rules.append(f"between {col.min_value:g} and {col.max_value:g}")
+        rules.append(f"between {bound_text(col.min_value)} and {bound_text(col.max_value)}")
     elif col.min_value is not None:
-        rules.append(f"at least {col.min_value:g}")
+        rules.append(f"at least {bound_text(col.min_value)}")
     elif col.max_value is not None:
-        rules.append(f"at most {col.max_value:g}")
-    if col.name.endswith("_year"):
-        rules.append("not after the current year")
+        rules.append(f"at most {bound_text(col.max_value)}")
+    if col.calendar_year:
+        rules.append("not after the as-of year (for a data directory: the year it is validated in)")
     if rules:
         text = "; ".join(rules)
         meaning += " " + text[0].upper() + text[1:] + "."

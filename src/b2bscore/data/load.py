@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from b2bscore.data import checks
 from b2bscore.data.canonical import coerce_table, materialise, rename_columns
 from b2bscore.data.contract import TABLES
 from b2bscore.data.dataset import Dataset
-from b2bscore.data.mapping import MappingConfig
+from b2bscore.data.mapping import MappingConfig, TableMapping
 from b2bscore.data.read import RawTable, find_files, read_file
 from b2bscore.data.report import Issue, ValidationReport
 from b2bscore.errors import DataError
@@ -76,6 +77,20 @@ def _canonical_table(raw: RawTable, mapping: MappingConfig, now: pd.Timestamp) -
     issues += checks.check_values(frame, spec, offset, now)
     issues += checks.check_consistency(frame, spec, offset)
     return frame, issues
+
+
+def canonical_rows(name: str, frame: pd.DataFrame, *, latest_year: np.ndarray) -> tuple[pd.DataFrame, list[Issue]]:
+    """Rows of table ``name`` from elsewhere than a data directory (request records), made canonical by the loader's
+    own steps: missing required values, coercion (the same normalisation of categories, the same number parsing)
+    and the contract's bounds, a calendar year being at most ``latest_year`` (one per row). ``frame`` holds the
+    contract's columns; its index numbers the rows in the issues. Timestamps are not compared with now: features
+    read only what lies before each as-of."""
+    spec = TABLES[name]
+    issues = checks.check_missing(frame, spec, 0, frozenset())
+    frame, found = coerce_table(frame, spec, TableMapping(), 0)
+    issues += found
+    issues += checks.check_values(frame, spec, 0, None, latest_year=latest_year)
+    return materialise(frame), issues
 
 
 def _finish(frame: pd.DataFrame) -> pd.DataFrame:

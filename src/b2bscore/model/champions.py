@@ -20,6 +20,7 @@ from b2bscore.data.dataset import Dataset
 from b2bscore.features import build_features
 from b2bscore.features.firmographic import SIZE_BANDS, band
 from b2bscore.model.estimator import ScoringModel
+from b2bscore.model.registry import ABANDONED, PENDING, REGISTRATION, abandoned_alias_target, settle_abandoned
 from b2bscore.model.scoring import score_features
 from b2bscore.model.tasks import MODEL_NAMES, TASK_NAMES
 
@@ -45,11 +46,34 @@ def load_champion(client: MlflowClient, task: str, alias: str = "champion") -> C
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
+    if version.tags.get(REGISTRATION) in (PENDING, ABANDONED):
+        version = _settled(client, name, alias, version)
+        if version is None:
+            return None
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
     model = pyfunc.unwrap_python_model().model
     metrics = {k.removeprefix("test_"): value for k, v in version.tags.items()
                if k.startswith("test_") and (value := _as_float(v)) is not None}
     return Champion(task=task, name=name, version=str(version.version), run_id=version.run_id, model=model, metrics=metrics)
+
+
+def _settled(client: MlflowClient, name: str, alias: str, version):
+    """The version under ``alias`` once an interrupted registration that moved it is settled (the alias back where
+    it was); when the registry refuses the settlement (read-only), the version the alias held before, unchanged."""
+    try:
+        if not settle_abandoned(client, name):
+            return version  # a registration still running: its version is about to be the champion anyway
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        previous = abandoned_alias_target(version, alias)
+        log.warning("%s v%s under %r was left by an interrupted registration and could not be settled (%s); using %s",
+                    name, version.version, alias, exc, f"v{previous}" if previous else "no version")
+        if previous is None:
+            return None
+        try:
+            return client.get_model_version(name, previous)
+        except MlflowException:
+            return None
 
 
 def _as_float(text: str) -> float | None:

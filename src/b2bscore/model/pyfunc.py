@@ -19,7 +19,7 @@ import b2bscore
 from b2bscore.data.dataset import Dataset
 from b2bscore.model.estimator import ScoringModel
 from b2bscore.model.scoring import score
-from b2bscore.records import dataset_to_records, records_to_dataset
+from b2bscore.records import caller_ids, dataset_to_records, records_to_dataset
 
 MODEL_ARTIFACT = "scoring_model"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
@@ -34,13 +34,11 @@ class ScoringPyfunc(mlflow.pyfunc.PythonModel):
             self.model: ScoringModel = pickle.load(handle)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """One row of scores per record, in order, each record scored as if it were sent alone."""
         data, entities = records_to_dataset(model_input)
-        if self.model.entity == "lead":
-            entities = entities[["lead_id", "as_of"]]
-        else:
-            entities = entities[["account_id", "as_of"]]
-        scores, _ = score(self.model, data, entities)
-        return scores
+        key = "lead_id" if self.model.entity == "lead" else "account_id"
+        scores, _ = score(self.model, data, entities[[key, "as_of"]])
+        return caller_ids(scores)
 
 
 def save_scoring_model(model: ScoringModel, folder: Path) -> Path:

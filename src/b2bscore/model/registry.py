@@ -4,6 +4,12 @@ Every alias move is written as a tag on the model version that received the alia
 (``audit.<alias>.<epoch-ms>`` = JSON with who, when, why and the previous version), so the
 history lives in the registry itself (embedded or shared server) and survives any one
 machine; a JSON-lines copy goes to the project home's audit log when one is given.
+
+A new version is created tagged ``b2bscore.registration=pending`` (with the registering process and the aliases as
+they were) and tagged ``done`` when its decision and alias moves are all made. A pending version whose process has
+ended (killed mid-registration) is *abandoned* by the next command that looks (:func:`settle_abandoned`: a rerun of
+the training job, ``b2bscore models ...``, loading a champion): the aliases it took go back to the versions that held
+them, it is tagged ``abandoned`` and never counts as a challenger, and it cannot be promoted.
 """
 
 from __future__ import annotations
@@ -21,10 +27,16 @@ from mlflow.tracking import MlflowClient
 
 from b2bscore.errors import B2BScoreError, ConfigError
 from b2bscore.model.tasks import MODEL_PREFIX
+from b2bscore.model.tracking import OWNER_TAG, owner, owner_gone, settle_abandoned_runs
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 LOWER_IS_BETTER = frozenset({"brier", "log_loss", "ece", "mae", "rmse"})
 _AUDIT_PREFIX = "audit."
+REGISTRATION = "b2bscore.registration"
+PENDING, DONE, ABANDONED = "pending", "done", "abandoned"
+_BEFORE = "b2bscore.registration.before"  # JSON: the champion and challenger versions when the registration began
+REGISTRATION_MAX_AGE_S = 3600.0
+"""A registration still pending after this long, by a process of another machine, is abandoned (it takes seconds)."""
 
 
 class RegistryError(B2BScoreError):
@@ -77,7 +89,7 @@ class AliasMove:
     who: str
     when: str
     why: str
-    kind: str = "promote"  # promote | rollback | assign | remove
+    kind: str = "promote"  # promote | rollback | assign | remove | restore (an interrupted registration settled)
     key: str = ""
     undoes: str | None = None
 
@@ -90,6 +102,7 @@ class ModelSummary:
     versions: int
     champion_metrics: dict[str, float] | None
     last_move: AliasMove | None
+    abandoned: int = 0  # versions whose registration was interrupted (not counted as challengers)
 
 
 _last_stamp = [0]
@@ -169,14 +182,19 @@ def register_and_decide(client: MlflowClient, *, name: str, model_uri: str, run_
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, description=f"b2bscore {name.removeprefix('b2bscore-')} model")
+    settle_abandoned(client, name, audit_log=audit_log)
     model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
     before = {alias: _alias_version(client, name, alias) for alias in (CHAMPION, CHALLENGER)}
-    version = str(client.create_model_version(name, source=model_uri, run_id=run_id, model_id=model_id).version)
+    pending = {REGISTRATION: PENDING, OWNER_TAG: owner(), _BEFORE: json.dumps(before)}
+    version = str(client.create_model_version(name, source=model_uri, run_id=run_id, model_id=model_id,
+                                              tags=pending).version)
     try:
         for key, value in (extra_tags or {}).items():
             client.set_model_version_tag(name, version, key, value)
-        return _decide(client, name, version, run_id, test_metrics, test_set_digest, policy,
-                       (champion_metric_override, champion_note), audit_log, actor)
+        decision = _decide(client, name, version, run_id, test_metrics, test_set_digest, policy,
+                           (champion_metric_override, champion_note), audit_log, actor)
+        client.set_model_version_tag(name, version, REGISTRATION, DONE)
+        return decision
     except BaseException:
         client.delete_model_version(name, version)
         for alias, previous in before.items():
@@ -234,9 +252,19 @@ def promote(client: MlflowClient, name: str, version: str, *, reason: str = "man
             actor: str = "b2bscore", audit_log: Path | None = None) -> AliasMove:
     """Make ``version`` the champion of ``name`` (recorded; undo with ``rollback``)."""
     _require_model(client, name)
-    versions = sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
+    settle_abandoned(client, name, audit_log=audit_log)
+    found = {str(v.version): v for v in client.search_model_versions(f"name='{name}'")}
+    versions = sorted(found, key=int)
     if str(version) not in versions:
         raise RegistryError(f"{name} has no version {version}; versions: {', '.join(versions)}")
+    state = found[str(version)].tags.get(REGISTRATION)
+    if state == ABANDONED:
+        raise RegistryError(f"{name} version {version} cannot be promoted: its registration was abandoned "
+                            f"({found[str(version)].tags.get('decision_reason', 'the job registering it was killed')}); "
+                            "train again to register a complete version")
+    if state == PENDING:
+        raise RegistryError(f"{name} version {version} cannot be promoted yet: it is still being registered "
+                            f"({found[str(version)].tags.get(OWNER_TAG, 'by another process')})")
     if _alias_version(client, name, CHAMPION) == str(version):
         raise RegistryError(f"{name} version {version} is already the champion")
     move = _move_alias(client, name, CHAMPION, str(version), why=reason, actor=actor, kind="promote", audit_log=audit_log)
@@ -261,7 +289,9 @@ def rollback(client: MlflowClient, name: str, *, actor: str = "b2bscore", audit_
 
     Rolling back again undoes the promotion before that one, like an undo stack.
     """
-    current = _alias_version(client, name, CHAMPION) if _require_model(client, name) else None
+    _require_model(client, name)
+    settle_abandoned(client, name, audit_log=audit_log)
+    current = _alias_version(client, name, CHAMPION)
     if current is None:
         raise RegistryError(f"{name} has no champion to roll back")
     history = [m for m in alias_history(client, name) if m.alias == CHAMPION]
@@ -276,8 +306,13 @@ def rollback(client: MlflowClient, name: str, *, actor: str = "b2bscore", audit_
     raise RegistryError(f"{name}: no recorded promotion of the current champion v{current} to undo")
 
 
-def list_models(client: MlflowClient) -> list[ModelSummary]:
-    """The b2bscore models in the registry with their aliases, version counts and champion metrics."""
+def list_models(client: MlflowClient, *, audit_log: Path | None = None) -> list[ModelSummary]:
+    """The b2bscore models in the registry with their aliases, version counts and champion metrics.
+
+    Leftovers of killed jobs are settled first (:func:`settle_leftovers`), so what it lists is what a completed
+    job left.
+    """
+    settle_leftovers(client, audit_log=audit_log)
     out = []
     for model in sorted(client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'"), key=lambda m: m.name):
         champion = _alias_version(client, model.name, CHAMPION)
@@ -287,12 +322,81 @@ def list_models(client: MlflowClient) -> list[ModelSummary]:
             metrics = {k.removeprefix("test_"): float(v) for k, v in tags.items()
                        if k.startswith("test_") and k.removeprefix("test_") in _SUMMARY_METRICS}
         history = alias_history(client, model.name)
+        versions = client.search_model_versions(f"name='{model.name}'")
         out.append(ModelSummary(
             name=model.name, champion=champion, challenger=_alias_version(client, model.name, CHALLENGER),
-            versions=len(client.search_model_versions(f"name='{model.name}'")), champion_metrics=metrics,
-            last_move=history[-1] if history else None,
+            versions=len(versions), champion_metrics=metrics, last_move=history[-1] if history else None,
+            abandoned=sum(v.tags.get(REGISTRATION) == ABANDONED for v in versions),
         ))
     return out
+
+
+def settle_leftovers(client: MlflowClient, *, audit_log: Path | None = None) -> None:
+    """Settle what killed jobs left in the registry and the tracking store: runs still RUNNING (marked FAILED)
+    and registrations never finished (:func:`settle_abandoned`)."""
+    settle_abandoned_runs(client)
+    settle_abandoned(client, audit_log=audit_log)
+
+
+def settle_abandoned(client: MlflowClient, name: str | None = None, *, audit_log: Path | None = None) -> list[str]:
+    """Abandon the versions of ``name`` (default: every b2bscore model) whose registration was left pending by a
+    process that has ended: the champion and challenger aliases they took go back to the versions that held them
+    when the registration began, the version is tagged ``abandoned`` (its decision too) and never counts as a
+    challenger. Returns ``"<name> v<version>"`` of each version abandoned."""
+    if name is None:
+        names = [m.name for m in client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'")]
+    else:
+        names = [name]
+    settled = []
+    for model in names:
+        for version in client.search_model_versions(f"name='{model}'"):
+            tags = version.tags
+            if tags.get(REGISTRATION) != PENDING:
+                continue
+            if owner_gone(tags.get(OWNER_TAG), started_ms=version.creation_timestamp,
+                          max_age_s=REGISTRATION_MAX_AGE_S):
+                _abandon(client, model, str(version.version), tags, audit_log)
+                settled.append(f"{model} v{version.version}")
+    return settled
+
+
+def _abandon(client: MlflowClient, name: str, version: str, tags: dict[str, str], audit_log: Path | None) -> None:
+    """Give the aliases ``version`` took back, then tag it abandoned (in that order: a settlement that is itself
+    interrupted leaves the version pending, and the next look settles it again)."""
+    before = json.loads(tags.get(_BEFORE) or "{}")
+    why = (f"registration abandoned: the process registering v{version} ({tags.get(OWNER_TAG, 'unknown')}) ended "
+           "before it finished")
+    actor = "b2bscore (settling an interrupted registration)"
+    for alias in (CHAMPION, CHALLENGER):
+        if _alias_version(client, name, alias) != version:
+            continue
+        previous = before.get(alias)
+        if previous is not None and _version_exists(client, name, previous):
+            undone = [m for m in alias_history(client, name)
+                      if m.alias == alias and m.kind == "promote" and m.new_version == version]
+            _move_alias(client, name, alias, str(previous), why=why, actor=actor,
+                        kind="rollback" if undone else "restore", audit_log=audit_log,
+                        undoes=undone[-1].key if undone else None)
+        else:
+            _remove_alias(client, name, alias, why=why, actor=actor, audit_log=audit_log)
+    client.set_model_version_tag(name, version, "decision", ABANDONED)
+    client.set_model_version_tag(name, version, "decision_reason", why)
+    client.update_model_version(name, version, description=why)
+    client.set_model_version_tag(name, version, REGISTRATION, ABANDONED)
+
+
+def abandoned_alias_target(version, alias: str) -> str | None:
+    """The version ``alias`` held before the interrupted registration of ``version`` moved it (None: none)."""
+    previous = json.loads(version.tags.get(_BEFORE) or "{}").get(alias)
+    return None if previous is None else str(previous)
+
+
+def _version_exists(client: MlflowClient, name: str, version: str) -> bool:
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException:
+        return False
+    return True
 
 
 _SUMMARY_METRICS = ("roc_auc", "pr_auc", "brier", "ece", "spearman", "mae")

@@ -6,7 +6,10 @@ Nothing here runs at import time; ``activate`` is called by the jobs that log or
 from __future__ import annotations
 
 import os
+import socket
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import mlflow
@@ -14,9 +17,17 @@ from mlflow.tracking import MlflowClient
 
 from b2bscore.errors import ConfigError
 from b2bscore.home import ProjectHome
+from b2bscore.io import process_gone
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 REGISTRY_ENV = "MLFLOW_REGISTRY_URI"
+EXPERIMENT_PREFIX = "b2bscore-"
+OWNER_TAG = "b2bscore.owner"
+"""Tag of every b2bscore run (and of a model version being registered): ``host pid started`` of the writing process,
+so that a later command can tell a run still being written from one whose process was killed."""
+ABANDONED_TAG = "b2bscore.abandoned"
+RUN_MAX_AGE_S = 24 * 3600.0
+"""A run still RUNNING after this long, started on another machine (whose processes cannot be asked), is settled."""
 
 
 @dataclass(frozen=True)
@@ -89,3 +100,45 @@ def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
         reason = getattr(exc, "reason", exc)
         raise ConfigError(f"cannot reach the MLflow tracking server at {uri} ({reason}); start it, or unset "
                           f"{TRACKING_ENV} to use the embedded store under the project home") from None
+
+
+def owner() -> str:
+    """This process, as recorded in :data:`OWNER_TAG`: ``host pid started-at``."""
+    return f"{socket.gethostname()} {os.getpid()} {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+
+
+def owner_tags() -> dict[str, str]:
+    """The tags with which a b2bscore job creates its MLflow run."""
+    return {OWNER_TAG: owner()}
+
+
+def owner_gone(value: str | None, *, started_ms: float | None = None, max_age_s: float) -> bool:
+    """Whether the process recorded in an :data:`OWNER_TAG` value has ended. A process of another machine (or an
+    unrecorded one) counts as ended once ``max_age_s`` have passed since it started."""
+    parts = (value or "").split()
+    if len(parts) >= 2 and parts[1].isdigit():
+        gone = process_gone(parts[0], int(parts[1]))
+        if gone is not None:
+            return gone
+        if len(parts) >= 3:
+            try:
+                started_ms = datetime.fromisoformat(parts[2]).timestamp() * 1000
+            except ValueError:
+                pass
+    if started_ms is None:
+        return False
+    return time.time() - started_ms / 1000 > max_age_s
+
+
+def settle_abandoned_runs(client: MlflowClient) -> list[str]:
+    """Mark FAILED the b2bscore runs left RUNNING by a process that was killed (kill -9, a lost machine); the ids."""
+    experiments = [e.experiment_id for e in client.search_experiments(filter_string=f"name LIKE '{EXPERIMENT_PREFIX}%'")]
+    if not experiments:
+        return []
+    settled = []
+    for run in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        if owner_gone(run.data.tags.get(OWNER_TAG), started_ms=run.info.start_time, max_age_s=RUN_MAX_AGE_S):
+            client.set_tag(run.info.run_id, ABANDONED_TAG, "its process ended before the run finished (killed?)")
+            client.set_terminated(run.info.run_id, status="FAILED")
+            settled.append(run.info.run_id)
+    return settled

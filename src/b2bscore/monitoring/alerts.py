@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from b2bscore.io import write_text
 from b2bscore.monitoring.config import WebhookConfig
 from b2bscore.monitoring.result import MonitorResult
 
@@ -71,10 +71,8 @@ def read_state(path: Path) -> dict:
 
 
 def write_state(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(partial, path)
+    """Write the alert state atomically (a fresh temporary name per writer, then a rename)."""
+    write_text(path, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
 def plan_alerts(state: dict, result: MonitorResult, now: str) -> tuple[list[AlertEvent], dict]:

@@ -10,6 +10,7 @@ run at all raises a :class:`B2BScoreError` (exit 2).
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import warnings
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from b2bscore.data.load import load_dataset, resolve_now
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import DataError
 from b2bscore.home import Progress, ProjectHome, no_progress
+from b2bscore.io import remove_leftovers, temporary_name
 from b2bscore.model.champions import load_champions
 from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.monitoring import alerts
@@ -47,6 +49,8 @@ from b2bscore.serving.predlog import PredictionLog
 
 log = logging.getLogger(__name__)
 EXIT_OK, EXIT_ALERT, EXIT_ACTION_FAILED = 0, 1, 3
+UNREADABLE_LOG_PART = "skipped the unreadable prediction-log part"
+_RUN_NAME = re.compile(r"^\d{8}T\d{6}Z(-\d{2,})?$")
 
 
 @dataclass(frozen=True)
@@ -92,32 +96,38 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
     known = dataset.known_before(as_of)
     assignments = SegmentStore.of(home).labels()
     logbook = PredictionLog(home.predictions_dir) if config.source != "data" else None
-    folder = _run_folder(home, checked_at, dry_run)
-    checks, skipped, references = [], {}, {}
+    folder, staging = _run_folder(home, checked_at, dry_run)
+    checks, skipped, references, unreadable = [], {}, {}, set()
     try:
         for i, (task, champion) in enumerate(champions.items()):
             progress(f"check {task}", 0.1 + 0.7 * i / len(champions))
             try:
                 references[task] = load_reference(champion)
-                check, frames = check_task(champion, known, as_of=as_of, now=checked_at, config=config,
-                                           assignments=assignments, log=logbook, reference=references[task])
+                try:
+                    check, frames = check_task(champion, known, as_of=as_of, now=checked_at, config=config,
+                                               assignments=assignments, log=logbook, reference=references[task])
+                finally:
+                    unreadable.update(logbook.skipped if logbook is not None else ())
             except DataError as exc:
                 if len(champions) == 1:
                     raise
                 skipped[task] = str(exc)  # the other models can still be checked; the summary says why not this one
                 continue
-            checks.append(_with_reports(check, frames, champion, config, folder))
+            checks.append(_with_reports(check, frames, champion, config, staging, folder))
         if not checks:
             raise DataError("no model could be checked: " + "; ".join(f"{t}: {why}" for t, why in skipped.items()))
+        notes = () if assignments.version else ("no segmentation version yet: tier and data-driven segments are not "
+                                                "checked (run `b2bscore segment --data DIR`)",)
+        notes += tuple(f"{UNREADABLE_LOG_PART} {part}: its rows are not in this check"
+                       for part in sorted(unreadable))
+        result = MonitorResult(as_of=as_of, checked_at=checked_at, config=config, tasks=tuple(checks),
+                               skipped=skipped, notes=notes)
+        progress("report", 0.85)
+        write_summary(result, staging)
+        _publish(staging, folder)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # a check that could not run leaves no half-written report
+        shutil.rmtree(staging, ignore_errors=True)  # a check that could not run leaves no half-written report
         raise
-    notes = () if assignments.version else ("no segmentation version yet: tier and data-driven segments are not "
-                                            "checked (run `b2bscore segment --data DIR`)",)
-    result = MonitorResult(as_of=as_of, checked_at=checked_at, config=config, tasks=tuple(checks), skipped=skipped,
-                           notes=notes)
-    progress("report", 0.85)
-    write_summary(result, folder)
     run_id = None if dry_run else record_run(result, folder, home)
     return _act(result, folder, run_id, home=home, known=known, config=config, dry_run=dry_run,
                 refresh_segments=refresh_segments or segment_refresher(known, home=home, as_of=as_of,
@@ -144,8 +154,10 @@ def _act(result: MonitorResult, folder: Path, run_id: str | None, *, home: Proje
     return MonitorRun(result=result, folder=folder, run_id=run_id, delivery=delivery, refresh=outcome, dry_run=dry_run)
 
 
-def _with_reports(check: TaskCheck, frames: dict, champion, config: MonitorConfig, folder: Path) -> TaskCheck:
-    """Write Evidently's drift (and performance) report of the whole population; the check records their paths."""
+def _with_reports(check: TaskCheck, frames: dict, champion, config: MonitorConfig, staging: Path,
+                  folder: Path) -> TaskCheck:
+    """Write Evidently's drift (and performance) report of the whole population into ``staging``; the check records
+    their paths in ``folder``, where they are once the run is published."""
     from dataclasses import replace
 
     schema = feature_schema(champion, config)
@@ -153,26 +165,44 @@ def _with_reports(check: TaskCheck, frames: dict, champion, config: MonitorConfi
     with warnings.catch_warnings():  # Evidently's plots warn on constant or tiny columns; the figures are still right
         warnings.simplefilter("ignore", category=RuntimeWarning)
         warnings.simplefilter("ignore", category=UserWarning)
-        path = folder / f"{check.task}-drift.html"
-        drift_report(frames["reference"], frames["current"], schema=schema, config=config).save_html(str(path))
-        reports["drift"] = str(path)
+        name = f"{check.task}-drift.html"
+        drift_report(frames["reference"], frames["current"], schema=schema, config=config).save_html(str(staging / name))
+        reports["drift"] = str(folder / name)
         matured = frames["matured"]
         if matured is not None and len(matured) and "label" in frames["reference"]:
-            path = folder / f"{check.task}-performance.html"
-            performance_report(frames["reference"], matured, kind=check.kind).save_html(str(path))
-            reports["performance"] = str(path)
+            name = f"{check.task}-performance.html"
+            performance_report(frames["reference"], matured, kind=check.kind).save_html(str(staging / name))
+            reports["performance"] = str(folder / name)
     return replace(check, reports=reports)
 
 
-def _run_folder(home: ProjectHome, checked_at: pd.Timestamp, dry_run: bool) -> Path:
+def _run_folder(home: ProjectHome, checked_at: pd.Timestamp, dry_run: bool) -> tuple[Path, Path]:
+    """The run's folder (a free name, not created yet) and the hidden folder its reports are written in first.
+
+    Leftovers of killed checks are removed first: their hidden folders, and the empty run folders that checks
+    before this version created up front.
+    """
     base = home.monitoring_runs(dry_run=dry_run)
+    base.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(base)
+    for old in base.iterdir():
+        if old.is_dir() and _RUN_NAME.match(old.name) and not any(old.iterdir()):
+            old.rmdir()
     stamp = checked_at.strftime("%Y%m%dT%H%M%SZ")
     folder, n = base / stamp, 1
     while folder.exists():
         n += 1
         folder = base / f"{stamp}-{n:02d}"
-    folder.mkdir(parents=True)
-    return folder
+    staging = base / temporary_name(folder.name)
+    staging.mkdir()
+    return folder, staging
+
+
+def _publish(staging: Path, folder: Path) -> None:
+    """Rename the complete run into place; a check that started in the same second and took the name fails."""
+    if folder.exists():
+        raise DataError(f"monitoring run folder {folder} appeared while this check ran; run the check again")
+    staging.rename(folder)
 
 
 def _truth_dir(data_dir: Path) -> Path | None:

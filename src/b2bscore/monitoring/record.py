@@ -9,7 +9,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from b2bscore import __version__
 from b2bscore.home import ProjectHome
-from b2bscore.model.tracking import activate, ensure_experiment, resolve_tracking
+from b2bscore.model.tracking import activate, ensure_experiment, owner_tags, resolve_tracking, settle_abandoned_runs
 from b2bscore.monitoring.result import STATUSES, MonitorResult
 
 MONITORING_EXPERIMENT = "b2bscore-monitoring"
@@ -47,7 +47,8 @@ def record_run(result: MonitorResult, folder: Path, home: ProjectHome) -> str:
     tracking = resolve_tracking(home)
     client = activate(tracking)
     experiment_id = ensure_experiment(MONITORING_EXPERIMENT, tracking)
-    run = client.create_run(experiment_id, run_name=f"monitor-{result.as_of:%Y-%m-%d}")
+    settle_abandoned_runs(client)  # runs of killed checks (or jobs) left RUNNING are marked FAILED
+    run = client.create_run(experiment_id, run_name=f"monitor-{result.as_of:%Y-%m-%d}", tags=owner_tags())
     run_id = run.info.run_id
     alerting = [f"{t.task}/{s.name}" for t, s in result.segments_with("alert")]
     tags = {"b2bscore.version": __version__, "monitor.status": result.status, "monitor.as_of": result.as_of.isoformat(),

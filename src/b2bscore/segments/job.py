@@ -24,7 +24,14 @@ from b2bscore.data.mapping import MappingConfig
 from b2bscore.features import feature_specs
 from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.model.champions import account_scores, load_champions
-from b2bscore.model.tracking import TrackingConfig, activate, ensure_experiment, resolve_tracking
+from b2bscore.model.tracking import (
+    TrackingConfig,
+    activate,
+    ensure_experiment,
+    owner_tags,
+    resolve_tracking,
+    settle_abandoned_runs,
+)
 from b2bscore.segments.config import SegmentConfig, check_rule_columns, load_segment_config
 from b2bscore.segments.diff import SegmentDiff
 from b2bscore.segments.segment import SegmentationResult, segment_accounts
@@ -159,7 +166,8 @@ def _model_scores(client: MlflowClient, known: Dataset, as_of: pd.Timestamp,
 def _record(client: MlflowClient, experiment_id: str, header: dict[str, object], result: SegmentationResult,
             config: SegmentConfig, staged: StagedVersion) -> str:
     """Write the version's files, log everything as one run, then publish the version (all or nothing)."""
-    run = client.create_run(experiment_id, run_name=f"segments-{header['version']}")
+    settle_abandoned_runs(client)  # runs of killed jobs left RUNNING are marked FAILED
+    run = client.create_run(experiment_id, run_name=f"segments-{header['version']}", tags=owner_tags())
     run_id = run.info.run_id
     try:
         staged.write_segmentation(result)

@@ -5,7 +5,8 @@ read them back through it.
 A version id is the UTC creation time, ``20261123T141501Z``, with ``-02``, ``-03``, ... appended when
 that second is already taken, so ids sort by creation. A folder is a *complete* version when it holds
 ``manifest.json``: the job builds a version in a hidden temporary folder beside the others and renames
-it into place only when everything is written, so a failed job leaves no version behind.
+it into place only when everything is written, so a failed job leaves no version behind; the staging folder of a
+job that was killed is removed by the next job that stages one.
 
 A version folder holds ``assignments.parquet``, ``features.parquet`` (what the next refresh diffs against),
 ``profiles.json``, ``kpis.csv``, ``ranked_accounts.csv``, ``summary.html``, ``diff.json`` and ``segmentation.json``
@@ -17,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from b2bscore.errors import ConfigError, DataError
 from b2bscore.home import ProjectHome
+from b2bscore.io import remove_leftovers, temporary_name
 from b2bscore.segments.assign import SEGMENT_KINDS
 from b2bscore.segments.diff import SegmentDiff, diff_assignments
 from b2bscore.segments.segment import SegmentationResult, SegmentationSnapshot
@@ -151,9 +153,13 @@ class SegmentStore:
         else:
             self.manifest(version)
         path = self._file(version, ASSIGNMENTS)
-        present = set(pq.read_schema(path).names)  # an older version may lack a kind: read those it has
-        wanted = [c for c in ("account_id", *columns) if c in present]
-        return SegmentLabels(version, pd.read_parquet(path, columns=wanted))
+        try:
+            present = set(pq.read_schema(path).names)  # an older version may lack a kind: read those it has
+            wanted = [c for c in ("account_id", *columns) if c in present]
+            return SegmentLabels(version, pd.read_parquet(path, columns=wanted))
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"cannot read segmentation version {version}: {path} is damaged ({exc}); remove that "
+                            "version's folder or run `b2bscore segment --data DIR` again") from None
 
     def snapshot(self, version: str) -> SegmentationSnapshot:
         """``version``'s assignments and the features they were built from, to compare a new segmentation with."""
@@ -273,8 +279,11 @@ def _write_files(result: SegmentationResult, folder: Path) -> None:
 
 
 def _staging_folder(parent: Path, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=parent))
-    folder.chmod(0o755)  # mkdtemp creates it private; a version folder is meant to be shared
+    """A new hidden folder named for this process (:func:`b2bscore.io.temporary_name`), after removing the staging
+    folders that killed jobs left in ``parent``."""
+    remove_leftovers(parent)
+    folder = parent / temporary_name(name)
+    folder.mkdir(mode=0o755)
     return folder
 
 

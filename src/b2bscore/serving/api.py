@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from b2bscore.records import records_to_dataset
+from b2bscore.records import caller_ids, records_to_dataset
 from b2bscore.serving.predict import Scorer, score_account_rows, score_lead_rows
 from b2bscore.serving.schemas import AccountRecord, LeadRecord
 
@@ -35,13 +35,16 @@ def _record_dicts(records: Sequence[LeadRecord | AccountRecord], now: datetime, 
 
 def score_lead_records(scorer: Scorer, leads: Sequence[LeadRecord], *, now: datetime | None = None
                        ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(scores, features) of validated lead records; events at or after a record's as-of raise ValueError."""
+    """(scores, features) of validated lead records, one row each in order, each scored as if sent alone; events at
+    or after a record's as-of raise ValueError."""
     data, entities = records_to_dataset(_record_dicts(leads, now or utc_now(), with_lead=True))
-    return score_lead_rows(scorer, data, entities[["lead_id", "as_of"]])
+    scores, features = score_lead_rows(scorer, data, entities[["lead_id", "as_of"]])
+    return caller_ids(scores), caller_ids(features)
 
 
 def score_account_records(churn: Scorer | None, cltv: Scorer | None, accounts: Sequence[AccountRecord], *,
                           now: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(scores, features) of validated account records."""
+    """(scores, features) of validated account records, one row each in order, each scored as if sent alone."""
     data, entities = records_to_dataset(_record_dicts(accounts, now or utc_now(), with_lead=False))
-    return score_account_rows(churn, cltv, data, entities[["account_id", "as_of"]])
+    scores, features = score_account_rows(churn, cltv, data, entities[["account_id", "as_of"]])
+    return caller_ids(scores), caller_ids(features)

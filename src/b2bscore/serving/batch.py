@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import ConfigError, DataError
 from b2bscore.home import Progress, ProjectHome, no_progress
+from b2bscore.io import check_writable, remove_leftovers, temporary_name
 from b2bscore.model.champions import load_champions
 from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, score_account_rows, score_lead_rows
@@ -35,17 +37,19 @@ class BatchResult:
 
 
 class _Writer:
-    """Appends chunks to one CSV or Parquet file (written to a temporary name, renamed when complete)."""
+    """Appends chunks to one CSV or Parquet file, written under a fresh temporary name (never a leftover of a
+    killed run) and renamed into place by :meth:`publish`; :meth:`discard` removes it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.partial = path.with_name(path.name + ".partial")
+        remove_leftovers(path.parent)
+        self.partial = path.with_name(temporary_name(path.name))
         self.parquet: pq.ParquetWriter | None = None
         self.rows = 0
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.path.suffix == ".csv":
-            frame.to_csv(self.partial, mode="a", header=self.rows == 0, index=False)
+            frame.to_csv(self.partial, mode="w" if self.rows == 0 else "a", header=self.rows == 0, index=False)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self.parquet is None:  # an all-empty text column (e.g. no tier yet) is typed as text, not null
@@ -58,14 +62,27 @@ class _Writer:
     def close(self) -> None:
         if self.parquet is not None:
             self.parquet.close()
+            self.parquet = None
+
+    def publish(self) -> None:
+        """Rename the complete file into place (nothing is written when no row was)."""
         if self.rows:
-            self.partial.replace(self.path)
+            os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+            self.parquet = None
+        self.partial.unlink(missing_ok=True)
 
 
 def _output_paths(out: Path) -> tuple[Path, Path]:
     if out.suffix not in FORMATS:
         raise ConfigError(f"--out {out}: use a .csv or .parquet file name")
-    return out.with_name(f"{out.stem}-leads{out.suffix}"), out.with_name(f"{out.stem}-accounts{out.suffix}")
+    paths = out.with_name(f"{out.stem}-leads{out.suffix}"), out.with_name(f"{out.stem}-accounts{out.suffix}")
+    for path in paths:
+        check_writable(path)
+    return paths
 
 
 def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
@@ -91,6 +108,32 @@ def _champions(home: ProjectHome) -> dict:
     return champions
 
 
+def _score_into(data: Dataset, champions: dict, when: pd.Timestamp, segments: SegmentLookup, log: PredictionLog | None,
+                chunk_size: int, progress: Progress, leads: _Writer, accounts: _Writer) -> tuple[_Writer, _Writer]:
+    """Score open leads (with the conversion champion) and every account (churn, CLTV), chunk by chunk, into the
+    two writers (and the prediction log)."""
+    if "conversion" in champions:
+        scorer = Scorer(champions["conversion"])
+        entities = data.open_leads(when)
+        for start in range(0, len(entities), chunk_size):
+            scores, features = score_lead_rows(scorer, data, entities.iloc[start:start + chunk_size])
+            leads.write(segments.label(scores, LEAD_COLUMNS))
+            if log:
+                log.append("leads", scores, features, source="batch")
+            progress("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
+    churn = Scorer(champions["churn"]) if "churn" in champions else None
+    cltv = Scorer(champions["cltv"]) if "cltv" in champions else None
+    frame = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy(), "as_of": when})
+    if churn or cltv:
+        for start in range(0, len(frame), chunk_size):
+            scores, features = score_account_rows(churn, cltv, data, frame.iloc[start:start + chunk_size])
+            accounts.write(segments.label(scores, ACCOUNT_COLUMNS))
+            if log:
+                log.append("accounts", scores, features, source="batch")
+            progress("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(frame)))
+    return leads, accounts
+
+
 def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
                   chunk_size: int = 20_000, log_predictions: bool = True, progress: Progress = no_progress) -> BatchResult:
     """``run_batch_scoring`` on an already loaded ``Dataset``."""
@@ -100,35 +143,23 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
     log = PredictionLog(home.predictions_dir) if log_predictions else None
     segments = SegmentLookup(home.segments_dir)
     segments.refresh()
-    leads_path.parent.mkdir(parents=True, exist_ok=True)
-
-    lead_count = 0
-    written_leads = None
-    if "conversion" in champions:
-        scorer = Scorer(champions["conversion"])
-        entities = data.open_leads(when)
-        writer = _Writer(leads_path)
-        for start in range(0, len(entities), chunk_size):
-            scores, features = score_lead_rows(scorer, data, entities.iloc[start:start + chunk_size])
-            writer.write(segments.label(scores, LEAD_COLUMNS))
-            if log:
-                log.append("leads", scores, features, source="batch")
-            progress("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
-        writer.close()
-        lead_count, written_leads = writer.rows, (leads_path if writer.rows else None)
-
-    churn = Scorer(champions["churn"]) if "churn" in champions else None
-    cltv = Scorer(champions["cltv"]) if "cltv" in champions else None
-    accounts = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy(), "as_of": when})
-    writer = _Writer(accounts_path)
-    if churn or cltv:
-        for start in range(0, len(accounts), chunk_size):
-            scores, features = score_account_rows(churn, cltv, data, accounts.iloc[start:start + chunk_size])
-            writer.write(segments.label(scores, ACCOUNT_COLUMNS))
-            if log:
-                log.append("accounts", scores, features, source="batch")
-            progress("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(accounts)))
-    writer.close()
+    try:
+        leads_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot write output file {leads_path}: {exc.strerror}") from None
+    # Both files are written under temporary names and renamed together at the end, so a run that fails or is
+    # killed leaves the previous complete pair as it was.
+    writers = [_Writer(leads_path), _Writer(accounts_path)]
+    try:
+        leads, accounts = _score_into(data, champions, when, segments, log, chunk_size, progress, *writers)
+        for writer in writers:
+            writer.close()
+        for writer in writers:
+            writer.publish()
+    except BaseException:
+        for writer in writers:
+            writer.discard()
+        raise
     progress("done", 1.0)
-    return BatchResult(leads_path=written_leads, accounts_path=accounts_path, leads=lead_count, accounts=writer.rows,
-                       as_of=when, versions={t: c.version for t, c in champions.items()}, segmentation=segments.version)
+    return BatchResult(leads_path=leads_path if leads.rows else None, accounts_path=accounts_path, leads=leads.rows,
+                       accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()}, segmentation=segments.version)

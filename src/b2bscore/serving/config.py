@@ -3,7 +3,8 @@
 Where each setting comes from (the first one that gives it wins):
 
 - ``home``: the service argument ``home``; then ``$B2BSCORE_HOME``; then ``./b2bscore-home``, as for every command.
-- ``refresh_seconds``, ``max_batch``, ``workers``: the service arguments; then the defaults below.
+- ``refresh_seconds``, ``max_batch``, ``workers``, ``max_body_mb``, ``metrics_open``, ``log_flush_rows``,
+  ``log_flush_seconds``: the service arguments; then the defaults below.
 - ``api_key``: ``$B2BSCORE_API_KEY`` only. A secret is never put in a file, on a command line (where every
   user of the machine can see it) or in a built Bento (which records its arguments).
 
@@ -45,6 +46,14 @@ class ServeConfig(BaseModel):
     max_batch: int = Field(default=1000, ge=1, description="Most records per request.")
     workers: int = Field(default=1, ge=1, description="Worker processes, each with its own models; scoring is "
                                                       "CPU-bound, so up to one per core.")
+    max_body_mb: float = Field(default=10.0, gt=0, description="Largest request body, in MB (2^20 bytes); a larger "
+                                                               "one is refused with 413 before it is parsed.")
+    metrics_open: bool = Field(default=False, description="Serve /metrics without the API key (for a Prometheus "
+                                                          "that cannot send one); false: it needs the key, as scoring.")
+    log_flush_rows: int = Field(default=5000, ge=1, description="The prediction log writes a part once this many "
+                                                                "rows of one kind are waiting ...")
+    log_flush_seconds: float = Field(default=60.0, gt=0, description="... or once the oldest has waited this long "
+                                                                     "(and when the service stops).")
     api_key: SecretStr | None = Field(default=None, description="Bearer token the scoring endpoints require "
                                       "(from $B2BSCORE_API_KEY); none: no authentication.")
 

@@ -1,22 +1,55 @@
 """Request and response models of the service, generated from the data contract (declared once).
 
 Each table's row becomes a pydantic model with the contract's types, descriptions, allowed values
-and bounds; ``extra="forbid"`` turns a misspelt field into a 4xx naming it. The service is stricter
-than the batch loader on one point: an unknown activity type is refused (a CRM integration sending
-one is almost always a mapping bug), where files count such events generically.
+and bounds; ``extra="forbid"`` turns a misspelt field into a 4xx naming it. Category values are first
+canonicalised by the loader's own function (``"Pricing Page View"`` -> ``pricing_page_view``), so a request
+accepts the spellings a data directory accepts; numbers are numbers (no ``true``, no ``"12"``; ``240.0`` employees is
+240, ``240.5`` is refused) and finite, within
+the contract's bounds; every event list has a cap. The service is stricter than the batch loader on one point:
+an unknown activity type is refused (a CRM integration sending one is almost always a mapping bug), where files
+count such events generically.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, Optional
+from datetime import datetime, timezone
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
+from b2bscore.data.canonical import canonical_category
 from b2bscore.data.contract import TABLES, Column
+from b2bscore.records import RECORD_CAPS
 
 OTHER_ACTIVITY = "other"  # what a client sends for an event outside the known types (counted generically)
 _TYPES = {"id": str, "string": str, "category": str, "int": int, "float": float, "datetime": datetime}
+
+
+def _naive_utc(value: datetime, where: str = "the time") -> datetime:
+    """A time as the loader keeps it (and reads the request's times): UTC without a zone (a time without one is
+    taken as UTC)."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 in UTC lies before year 1
+        raise ValueError(f"{where} {value.isoformat()} is outside the times of years 1 to 9999 in UTC") from None
+
+
+def _plain_number(value: object) -> object:
+    """A JSON number stays as it is (pydantic then takes 240.0 as 240 and refuses 240.5); true/false and text are
+    refused, where pydantic's lax mode would read them as 1/0 and 12."""
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a number, not true/false or text")
+    return value
 
 
 def _field(column: Column, *, force_optional: bool = False):
@@ -25,19 +58,30 @@ def _field(column: Column, *, force_optional: bool = False):
         kind = Literal[(*column.allowed, OTHER_ACTIVITY)]  # type: ignore[valid-type]
     elif column.allowed and not column.open_values:
         kind = Literal[column.allowed]  # type: ignore[valid-type]
-    bounds = {}
+    if column.kind == "category":  # the spellings a data directory accepts: "Pricing Page View" -> pricing_page_view
+        kind = Annotated[kind, BeforeValidator(canonical_category)]
+    bounds: dict = {}
+    if column.kind == "float":  # no true/false, no "12" text, no Infinity or NaN
+        bounds.update(strict=True, allow_inf_nan=False)
     if column.nonnegative:
         bounds["ge"] = 0
     if column.min_value is not None:
         bounds["ge"] = column.min_value
     if column.max_value is not None:
         bounds["le"] = column.max_value
+    if column.kind == "int":  # no true/false, no "12" text, no 240.5 employees; 240.0 (as many exports write it) is 240
+        # the bounds go before the validator: after it, pydantic publishes them as "ge"/"le", not minimum/maximum
+        limits = {k: bounds.pop(k) for k in ("ge", "le") if k in bounds}
+        kind = Annotated[kind, Field(**limits), BeforeValidator(_plain_number)]
     if column.kind == "id":
         bounds.update(min_length=1, max_length=128)
+    description = column.description
+    if column.calendar_year:
+        description += " Not after the year of the record's as_of."
     optional = column.nullable or not column.required or force_optional
     annotation = Optional[kind] if optional else kind
     default = None if optional else ...
-    return annotation, Field(default, description=column.description, examples=[column.example] if column.example else None,
+    return annotation, Field(default, description=description, examples=[column.example] if column.example else None,
                              **bounds)
 
 
@@ -58,33 +102,40 @@ Invoice = _row_model("revenue", "Invoice")
 
 _EVENT_TIMES = {"technographics": "first_seen_at", "activities": "occurred_at", "intent": "week_start",
                 "opportunities": "created_at", "revenue": "invoice_at"}
+_YEARS = tuple(c.name for c in TABLES["accounts"].columns if c.calendar_year)
+
+
+def _events(name: str, what: str):
+    """The field of a record's event list ``name``, capped at ``RECORD_CAPS[name]`` (stated in its description)."""
+    cap = RECORD_CAPS[name]
+    return Field(default_factory=list, max_length=cap, description=f"{what} At most {cap:,} per record.")
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: Optional[datetime] = Field(None, description="Score as of this time (UTC); default: the time of the request. "
-                                      "Only events before it are used; events after it are refused.")
+    as_of: Optional[Annotated[datetime, AfterValidator(_naive_utc)]] = Field(
+        None, description="Score as of this time (UTC; a time with a zone is converted); default: the time of the "
+        "request. Only events before it are used; events after it are refused.")
     account: Account = Field(description="The company: its firmographics.")  # type: ignore[valid-type]
-    technographics: list[Technology] = Field(default_factory=list, description="Technologies the company runs.")  # type: ignore[valid-type]
-    activities: list[Activity] = Field(default_factory=list, max_length=20_000,  # type: ignore[valid-type]
-                                       description="Recent engagement events (the last 90 days are enough).")
-    intent: list[IntentSignal] = Field(default_factory=list, description="Third-party intent surges.")  # type: ignore[valid-type]
-    opportunities: list[Opportunity] = Field(default_factory=list, description="The company's deals.")  # type: ignore[valid-type]
-    revenue: list[Invoice] = Field(default_factory=list, description="The company's invoices.")  # type: ignore[valid-type]
-    leads: list[Lead] = Field(default_factory=list, description="Other leads of the company (buying committee).")  # type: ignore[valid-type]
-
-    @field_validator("as_of")
-    @classmethod
-    def _naive_utc(cls, value: datetime | None) -> datetime | None:
-        return value if value is None or value.tzinfo is None else value.astimezone(tz=None).replace(tzinfo=None)
+    technographics: list[Technology] = _events(  # type: ignore[valid-type]
+        "technographics", "Technologies the company runs.")
+    activities: list[Activity] = _events(  # type: ignore[valid-type]
+        "activities", "Recent engagement events (the last 90 days are enough).")
+    intent: list[IntentSignal] = _events("intent", "Third-party intent surges.")  # type: ignore[valid-type]
+    opportunities: list[Opportunity] = _events("opportunities", "The company's deals.")  # type: ignore[valid-type]
+    revenue: list[Invoice] = _events("revenue", "The company's invoices.")  # type: ignore[valid-type]
+    leads: list[Lead] = _events("leads", "Other leads of the company (buying committee).")  # type: ignore[valid-type]
 
     def check_times(self, as_of: datetime) -> None:
-        """Refuse events at or after the scoring time: they would be from the future."""
+        """Refuse events at or after the scoring time (they would be from the future), and a year after its year."""
+        for name in _YEARS:
+            year = getattr(self.account, name)
+            if year is not None and year > as_of.year:
+                raise ValueError(f"account.{name} {year} is after the year of as_of {as_of.isoformat()}")
         for table, column in _EVENT_TIMES.items():
             for position, item in enumerate(getattr(self, table)):
-                moment = getattr(item, column)
-                moment = moment.replace(tzinfo=None) if moment.tzinfo else moment
+                moment = _naive_utc(getattr(item, column), f"{table}[{position}].{column}")
                 if moment >= as_of:
                     raise ValueError(f"{table}[{position}].{column} {moment.isoformat()} is not before as_of "
                                      f"{as_of.isoformat()}: events from the future cannot be scored")
@@ -101,7 +152,7 @@ class LeadRecord(_Record):
             raise ValueError(f"lead.account_id {self.lead.account_id!r} is not the record's account "
                              f"{self.account.account_id!r}")
         if self.as_of is not None:
-            created = self.lead.created_at.replace(tzinfo=None)
+            created = _naive_utc(self.lead.created_at, "lead.created_at")
             if created >= self.as_of:
                 raise ValueError(f"lead.created_at {created.isoformat()} is not before as_of {self.as_of.isoformat()}")
             self.check_times(self.as_of)

@@ -20,7 +20,7 @@ from b2bscore.model.estimator import ScoringModel
 from b2bscore.model.pyfunc import REFERENCE_ARTIFACT, log_scoring_model
 from b2bscore.model.registry import PromotionDecision, PromotionPolicy, register_and_decide
 from b2bscore.model.tasks import TASKS, Task, TaskName
-from b2bscore.model.tracking import activate, ensure_experiment, resolve_tracking
+from b2bscore.model.tracking import activate, ensure_experiment, owner_tags, resolve_tracking, settle_abandoned_runs
 from b2bscore.training import baseline, plots
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.evaluate import (
@@ -154,7 +154,8 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     client = activate(tracking)
     experiment_id = ensure_experiment(spec.experiment, tracking)
     test_digest = frame_digest(test_rows[[spec.key, "as_of", "label"]])
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{task}-lightgbm") as run:
+    settle_abandoned_runs(client)  # runs of killed jobs left RUNNING are marked FAILED
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{task}-lightgbm", tags=owner_tags()) as run:
         _log_run(spec, config, data, labels, split, model, frames, targets, test_pred, features, rows, metrics, test_digest)
         model_info = log_scoring_model(model, data, rows.iloc[split.test[:3]])
     progress("register", 0.95)
