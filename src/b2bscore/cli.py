@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -51,6 +53,11 @@ def _friendly_errors(command: Callable) -> Callable:
 
 @contextmanager
 def _progress(title: str) -> Iterator[Callable[[str, float], None]]:
+    """A progress bar on a terminal; otherwise (cron, CI, output to a file) one line per stage on standard error,
+    ``[time] title: stage (percent, seconds since the start)``, so long work is never silent."""
+    if not err.is_terminal:
+        yield _progress_lines(title)
+        return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         task = bar.add_task(title, total=1.0)
@@ -59,6 +66,19 @@ def _progress(title: str) -> Iterator[Callable[[str, float], None]]:
             bar.update(task, description=f"{title}: {step}", completed=fraction)
 
         yield update
+
+
+def _progress_lines(title: str) -> Callable[[str, float], None]:
+    started, last = time.perf_counter(), [None]
+
+    def update(step: str, fraction: float) -> None:
+        if step == last[0]:
+            return
+        last[0] = step
+        print(f"[{datetime.now():%H:%M:%S}] {title}: {step} ({fraction:.0%}, {time.perf_counter() - started:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    return update
 
 
 class FileFormat(str, Enum):

@@ -87,7 +87,8 @@ def records_to_dataset(records: pd.DataFrame | Sequence[Mapping]) -> tuple[Datas
     entities = pd.DataFrame({"account_id": frames["accounts"]["account_id"].to_numpy(dtype=object),
                              "lead_id": _own_ids(pd.Series(lead_ids, dtype=object), np.arange(len(rows))),
                              "as_of": as_of.to_numpy()})
-    frames = {name: frame.drop_duplicates() for name, frame in frames.items()}
+    # exact repeats are dropped where a key says they are one row; unkeyed rows (two equal invoices) all count
+    frames = {name: frame if TABLES[name].key is None else frame.drop_duplicates() for name, frame in frames.items()}
     frames["leads"] = frames["leads"].drop_duplicates("lead_id", keep="first")
     return Dataset(**{name: frame.reset_index(drop=True) for name, frame in frames.items()}), entities
 

@@ -153,3 +153,15 @@ def test_demo_refuses_a_home_that_holds_another_world(tmp_path):
     assert "holds the demo of another world" in result.output and "no drift" in result.output
     assert "Traceback" not in result.output
     assert not (home / "mlflow.db").exists()  # refused before anything was written
+
+
+def test_long_commands_print_a_line_per_stage_when_output_is_not_a_terminal(world, tmp_path):
+    """Issue 14: with output redirected (cron, CI) a long command is never silent: one line per stage on standard
+    error, with the time, the stage, how far and the seconds since the start."""
+    import re
+
+    built = _run("features", str(world), "--as-of", "2023-10-01", "--out", str(tmp_path / "f.parquet"))
+    assert built.exit_code == 0, built.output
+    lines = [line for line in built.stderr.splitlines() if re.match(r"^\[\d\d:\d\d:\d\d\] features: .+ \(\d+%, [\d.]+ s\)$", line)]
+    assert len(lines) >= 2, built.stderr
+    assert len(set(lines)) == len(lines)  # one line per stage, not one per update

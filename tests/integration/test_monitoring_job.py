@@ -223,3 +223,14 @@ def test_a_truncated_prediction_log_part_is_a_warning_naming_it(trained_world, t
     assert result.exit_code == EXIT_FOR_STATUS[status["status"]], result.output
     assert any(line.startswith("warning:") and str(truncated) in line for line in result.output.splitlines())
     assert any(str(truncated) in note for note in status["notes"])
+
+
+def test_a_churn_only_check_with_the_default_segment_columns_skips_lead_source(trained_world, tmp_path):
+    """The default columns include lead_source, a conversion feature: a churn-only check skips it (as MonitorConfig
+    documents) instead of refusing the config."""
+    home = copy_home(trained_world.home, tmp_path / "home")
+    run = run_monitor(trained_world.world, home=home, config=MonitorConfig.model_validate({"tasks": ["churn"]}),
+                      now=pd.Timestamp("2026-02-01 08:00", tz="UTC"))
+    (check,) = run.result.tasks
+    columns = {s.name.split("=")[0] for s in check.segments}
+    assert {"industry", "region"} <= columns and "lead_source" not in columns

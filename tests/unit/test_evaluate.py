@@ -37,16 +37,34 @@ def test_lift_and_capture_use_ceil_of_the_top_share():
     assert m.lift_top20 == pytest.approx((2 / 3) / 0.2) and m.capture_top20 == pytest.approx(2 / 3)
 
 
-def test_lift_on_tied_scores_breaks_ties_by_row_order():
-    y = np.array([0, 1, 1, 0, 0, 0, 0, 0, 0, 0])
-    m = classification_metrics(y, np.full(10, 0.3))
-    assert m.lift_top10 == 0.0 and m.capture_top10 == 0.0  # the first row (a negative) is the top 10%
-    assert m.lift_top20 == pytest.approx(0.5 / 0.2) and m.capture_top20 == pytest.approx(0.5)
-    # 100 rows alternating 0.8 / 0.2: the top 10 are the first ten 0.8 rows, which hold all ten positives
+def test_lift_and_capture_treat_tied_scores_as_one_block():
+    """Issue 14: a constant model's lift is 1.0 whatever the row order (it was 0.52, 0.37 or 0.81 by order); tied
+    scores at the cut count with their block's average."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(1000) < 0.13).astype(int)
+    for order in (np.arange(1000), rng.permutation(1000), np.arange(1000)[::-1]):
+        m = classification_metrics(y[order], np.full(1000, 0.1336))
+        assert m.lift_top10 == pytest.approx(1.0) and m.lift_top20 == pytest.approx(1.0)
+        assert m.capture_top10 == pytest.approx(0.1) and m.capture_top20 == pytest.approx(0.2)
+    # 10 rows: scores 0.9 (positive), then a block of four 0.5 holding one positive, then 0.1s; top 20% = 2 rows =
+    # the 0.9 row + 1 of the 4 tied rows, worth 1/4 positive on average
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 1, 0])
+    p = np.array([0.9, 0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1, 0.1, 0.1])
+    m = classification_metrics(y, p)
+    assert m.capture_top20 == pytest.approx(1.25 / 3) and m.lift_top20 == pytest.approx((1.25 / 2) / 0.3)
+    assert m.capture_top10 == pytest.approx(1 / 3)  # top 10% = the 0.9 row alone: no tie at the cut
+    # 100 rows alternating 0.8 / 0.2, ten positives among the 0.8s: the top 10 are 10 of 50 tied rows
     y = np.zeros(100)
     y[0:20:2] = 1
-    m = classification_metrics(y, np.tile([0.8, 0.2], 50))  # big enough that an unstable sort would reorder ties
-    assert m.capture_top10 == 1.0 and m.lift_top10 == pytest.approx(10.0)
+    m = classification_metrics(y, np.tile([0.8, 0.2], 50))
+    assert m.capture_top10 == pytest.approx(0.2) and m.lift_top10 == pytest.approx(2.0)
+
+
+def test_value_capture_treats_tied_predictions_as_one_block():
+    y = np.array([10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    for order in (np.arange(10), np.arange(10)[::-1]):
+        m = regression_metrics(y[order], np.full(10, 3.0))
+        assert m.capture_top10 == pytest.approx(0.1) and m.capture_top20 == pytest.approx(0.2)
 
 
 def test_brier_and_log_loss_match_hand_values():

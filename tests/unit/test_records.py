@@ -151,3 +151,13 @@ def test_the_record_lead_wins_over_its_entry_in_the_buying_committee():
     record["leads"] = [{**record["lead"], "buying_role": "user"}]
     data, _ = records_to_dataset([record])
     assert data.leads["buying_role"].tolist() == [record["lead"]["buying_role"]]
+
+
+def test_repeated_invoices_in_a_record_count_as_a_data_directory_counts_them():
+    """Two equal invoices (same day, same amount) are two purchases on both paths (issue 14: unkeyed tables keep
+    repeated rows)."""
+    record = copy.deepcopy(ACCOUNTS[1])
+    assert record["revenue"], "A2 is a customer with invoices"
+    record["revenue"] = record["revenue"] + [record["revenue"][-1]]
+    data, _ = records_to_dataset([record])
+    assert len(data.revenue) == len(record["revenue"])

@@ -91,12 +91,23 @@ def test_unparseable_dates_render_like_the_spec(tmp_path: Path) -> None:
     assert report.render().splitlines()[-1].startswith("Summary:")
 
 
-def test_duplicate_rows_dropped_and_counted(tmp_path: Path) -> None:
+def test_repeated_rows_of_a_table_without_an_id_are_kept_and_noted(tmp_path: Path) -> None:
+    """Issue 14: revenue has no id, so two invoices of one amount on one day are two purchases, not a duplicate."""
     write(tmp_path, revenue=lambda f: pd.concat([f, f.iloc[[0, 0, 3]]], ignore_index=True))
     dataset, report = load_dataset(tmp_path, now=NOW)
+    issue = next(i for i in report.issues if i.problem == "repeated_rows_kept")
+    assert (issue.severity, issue.count, issue.rows) == ("info", 3, (9, 10, 11))
+    assert issue.message.startswith("3 rows of revenue repeat an earlier row exactly; they are kept")
+    assert len(dataset.revenue) == 10 and report.row_counts["revenue"] == 10
+    assert not any(i.problem == "duplicate_rows_dropped" for i in report.issues)
+
+
+def test_an_exact_duplicate_of_a_keyed_table_is_dropped_in_a_sentence(tmp_path: Path) -> None:
+    write(tmp_path, intent=lambda f: pd.concat([f, f.iloc[[1]]], ignore_index=True))
+    dataset, report = load_dataset(tmp_path, now=NOW)
     issue = next(i for i in report.issues if i.problem == "duplicate_rows_dropped")
-    assert (issue.severity, issue.count, issue.rows) == ("warning", 3, (9, 10, 11))
-    assert len(dataset.revenue) == 7 and report.row_counts["revenue"] == 10
+    assert issue.message.startswith("1 row of intent exactly repeats an earlier row and was dropped"), issue.message
+    assert len(dataset.intent) == len(tiny_dataset().intent)
 
 
 def test_missing_required_column_suggests_a_close_name(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """Contract checks on one table (columns, emptiness, duplicates, missing values, keys, ranges, consistency)
-and across tables (references). Each check returns issues; only exact duplicate rows are removed."""
+and across tables (references). Each check returns issues; only exact duplicate rows of keyed tables are removed."""
 
 from __future__ import annotations
 
@@ -66,15 +66,24 @@ def check_not_empty(frame: pd.DataFrame, spec: TableSpec, path_name: str) -> lis
 
 
 def drop_duplicate_rows(frame: pd.DataFrame, spec: TableSpec, offset: int) -> tuple[pd.DataFrame, list[Issue]]:
-    """Remove exact duplicate rows (keeping the first) and report how many were dropped."""
+    """Remove exact duplicate rows of a keyed table (keeping the first) and report how many were dropped.
+
+    A table without a key (activities, revenue) keeps them, with a note: nothing tells two equal rows apart there,
+    and two invoices of one amount on one day are two purchases."""
     dup = duplicated_rows(frame, keep="first")
     if not dup.any():
         return frame, []
     n = int(dup.sum())
     ex = examples_where(dup, frame.iloc[:, 0], offset, show_values=False)
+    if spec.key is None:
+        return frame, [Issue("info", spec.name, None, "repeated_rows_kept",
+                             f"{plural(n, 'row')} of {spec.name} {'repeats' if n == 1 else 'repeat'} an earlier row "
+                             f"exactly; {'it is' if n == 1 else 'they are'} kept, since {spec.name} has no id to tell "
+                             f"equal rows apart (e.g. {format_examples(ex)}).", count=n, examples=ex)]
+    verb = "exactly repeats an earlier row and was dropped" if n == 1 else "exactly repeat an earlier row and were dropped"
     return frame.loc[~dup], [Issue("warning", spec.name, None, "duplicate_rows_dropped",
-                                   f"{plural(n, 'row')} of {spec.name} exactly repeat an earlier row and were dropped, "
-                                   f"e.g. {format_examples(ex)}.", count=n, examples=ex)]
+                                   f"{plural(n, 'row')} of {spec.name} {verb}, e.g. {format_examples(ex)}.",
+                                   count=n, examples=ex)]
 
 
 def duplicated_rows(frame: pd.DataFrame, keep: Literal["first", False]) -> np.ndarray:

@@ -24,6 +24,7 @@ from b2bscore.data.dataset import Dataset
 from b2bscore.data.load import load_dataset, resolve_now
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import DataError
+from b2bscore.features.build import feature_specs
 from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.io import remove_leftovers, temporary_name
 from b2bscore.model.champions import load_champions
@@ -89,7 +90,9 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
     if not champions:
         raise DataError(f"no champion model for {', '.join(config.tasks)} yet, so there is nothing to monitor: "
                         "run `b2bscore train all --data DIR` first")
-    check_segment_columns(config.segments.columns, tuple({n for c in champions.values() for n in c.model.inputs_.names}))
+    every_feature = tuple({s.name for c in champions.values() for s in feature_specs(c.model.feature_config, "lead")})
+    check_segment_columns(config.segments.columns, tuple({n for c in champions.values() for n in c.model.inputs_.names}),
+                          every_feature)
     progress("load data", 0.05)
     dataset, _ = load_dataset(Path(data_dir), mapping)
     as_of = dataset.resolve_as_of(as_of, purpose="the check")

@@ -21,9 +21,12 @@ ASSIGNMENT_COLUMNS: tuple[str, ...] = SEGMENT_KINDS
 """The segmentation columns a row can be judged by (one per segment kind)."""
 
 
-def check_segment_columns(columns: tuple[str, ...], features: tuple[str, ...]) -> None:
-    """Every configured segment column must be a model feature or a segmentation column."""
-    known = sorted({*features, *ASSIGNMENT_COLUMNS})
+def check_segment_columns(columns: tuple[str, ...], features: tuple[str, ...], every_feature: tuple[str, ...] = ()
+                          ) -> None:
+    """Every configured segment column must be a segmentation column or a feature: of a monitored model
+    (``features``), or of another one (``every_feature``), which the models without it skip (churn and
+    ``lead_source``). Anything else is a misspelling, refused with the choices."""
+    known = {*features, *every_feature, *ASSIGNMENT_COLUMNS}
     unknown = [c for c in columns if c not in known]
     if unknown:
         raise ConfigError(f"segments.columns: {', '.join(unknown)} is neither a model feature nor a segmentation "

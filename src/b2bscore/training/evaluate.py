@@ -27,10 +27,23 @@ def _check(y: npt.ArrayLike, p: npt.ArrayLike, what: str) -> tuple[np.ndarray, n
     return y, p
 
 
-def _top(score: np.ndarray, percent: int) -> np.ndarray:
-    """Indices of the ceil(percent% * n) highest scores, ties broken by position (integer maths: no float ceil slips)."""
-    k = max(1, -(-percent * len(score) // 100))
-    return np.argsort(-score, kind="stable")[:k]
+def _top_count(n: int, percent: int) -> int:
+    """ceil(percent% * n), at least 1 (integer maths: no float ceil slips)."""
+    return max(1, -(-percent * n // 100))
+
+
+def _top_sum(y: np.ndarray, score: np.ndarray, percent: int) -> tuple[float, int]:
+    """(expected sum of ``y`` over the top ``percent``% of ``score``, the number of rows k taken).
+
+    Tied scores are one block: when the cut falls inside a block of equal scores, the rows taken from it are worth
+    the block's average (the expected value over every ordering of the tie), so the result never depends on the
+    rows' order. A constant score thus has lift 1 and captures exactly k/n.
+    """
+    k = _top_count(len(score), percent)
+    cut = np.partition(score, len(score) - k)[len(score) - k]  # the k-th highest score
+    above, tied = score > cut, score == cut
+    taken_from_tie = k - int(above.sum())
+    return float(y[above].sum() + y[tied].sum() * taken_from_tie / int(tied.sum())), k
 
 
 @dataclass(frozen=True)
@@ -38,7 +51,8 @@ class ClassificationMetrics:
     """Ranking, probability and targeting metrics of one set of scored 0/1 outcomes.
 
     ``lift_topK`` is the positive rate among the top K% of scores over the base rate, ``capture_topK`` the share of
-    all positives found there; both, like the AUCs, are NaN when only one class is present.
+    all positives found there (tied scores at the cut count as one block: the expected value over their orderings);
+    both, like the AUCs, are NaN when only one class is present.
     """
 
     n: int
@@ -79,8 +93,8 @@ def classification_metrics(y: npt.ArrayLike, p: npt.ArrayLike) -> Classification
     base = positives / len(y)
     lifts = {}
     for percent in (10, 20):
-        top = _top(p, percent)
-        lifts[percent] = (y[top].mean() / base if both else np.nan, y[top].sum() / positives if both else np.nan)
+        hits, k = _top_sum(y, p, percent)
+        lifts[percent] = (hits / k / base if both else np.nan, hits / positives if both else np.nan)
     return ClassificationMetrics(
         n=len(y), positives=positives, base_rate=base,
         roc_auc=float(roc_auc_score(y, p)) if both else np.nan,
@@ -133,7 +147,7 @@ def regression_metrics(y: npt.ArrayLike, pred: npt.ArrayLike) -> RegressionMetri
     y, pred = _check(y, pred, "regression metrics")
     constant = np.ptp(y) == 0 or np.ptp(pred) == 0
     total = y.sum()
-    capture = {percent: float(y[_top(pred, percent)].sum() / total) if total > 0 else np.nan for percent in (10, 20)}
+    capture = {percent: _top_sum(y, pred, percent)[0] / total if total > 0 else np.nan for percent in (10, 20)}
     return RegressionMetrics(
         n=len(y), mean_actual=float(y.mean()), mean_predicted=float(pred.mean()),
         mae=float(np.mean(np.abs(y - pred))), rmse=float(np.sqrt(np.mean((y - pred) ** 2))),
