@@ -27,13 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "faults"), str(ROOT / "tests")]
 
 from badrequests import CATALOGUE, probe, secrets  # noqa: E402
+from conftest import free_port, stop_process_group, wait_until_answering  # noqa: E402
 from faultkit import SCENARIOS  # noqa: E402
 
 KEY = "reliability-benchmark-key"
@@ -96,7 +96,7 @@ def bad_requests(home: Path, examples: int) -> dict[str, object]:
     stop it; counts and the log's findings."""
     config = home / "serve-bench.yaml"
     config.write_text(yaml.safe_dump({"refresh_seconds": 5, "max_batch": 5}))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "B2BSCORE_API_KEY": KEY}
     env.pop("MLFLOW_TRACKING_URI", None)
     log_path = home / "serve.log"
@@ -106,25 +106,14 @@ def bad_requests(home: Path, examples: int) -> dict[str, object]:
                                     "--home", str(home), "--config", str(config)], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if requests.get(f"{url}/ready", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the service did not start:\n" + log_path.read_text()[-3000:])
-                time.sleep(0.5)
+            try:
+                wait_until_answering(url, process, log_path)
+            except RuntimeError as exc:
+                raise SystemExit(str(exc)) from None
             results = probe(url, KEY)
             fuzzed = fuzz(url, examples)
         finally:
-            os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait()
+            stop_process_group(process)
     text = log_path.read_text()
     return {
         "tried": len(results),
@@ -135,14 +124,6 @@ def bad_requests(home: Path, examples: int) -> dict[str, object]:
         "refused values in the log": sorted(s for s in secrets() if s in text),
         "fuzzed": fuzzed,
     }
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

@@ -124,6 +124,26 @@ def stop_process_group(process, timeout: float = 30) -> None:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_until_answering(url: str, process, log_path: Path, *, path: str = "/ready", timeout: float = 180) -> None:
+    """Poll ``url + path`` until it answers 200 (a ``b2bscore serve`` starting); RuntimeError with the tail of the
+    server's log at ``log_path`` if ``process`` ends first or ``timeout`` seconds pass."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start:\n" + Path(log_path).read_text(errors="replace")[-3000:])
+        time.sleep(0.5)
 
 
 class WebhookReceiver:

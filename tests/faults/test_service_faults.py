@@ -18,7 +18,7 @@ import pytest
 import requests
 import yaml
 from badrequests import ACCOUNT, LEAD, probe, secrets
-from conftest import copy_home, free_port, stop_process_group
+from conftest import copy_home, free_port, stop_process_group, wait_until_answering
 
 from b2bscore.home import ProjectHome
 from b2bscore.serving.store import ModelStore
@@ -44,17 +44,7 @@ def serving(home: ProjectHome, *, wait_ready: bool = True, **settings) -> Iterat
                                 str(config)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                answer = requests.get(f"{url}/ready" if wait_ready else f"{url}/health", timeout=2)
-                if answer.status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the service did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.5)
+        wait_until_answering(url, process, log_path, path="/ready" if wait_ready else "/health")
         yield url
     finally:
         stop_process_group(process)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import requests
 import schemathesis
-from conftest import copy_home, free_port, stop_process_group
+from conftest import copy_home, free_port, stop_process_group, wait_until_answering
 from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
@@ -51,16 +51,7 @@ def service(trained_world, tmp_path_factory):
                                start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not start:\n" + (home.root / "serve.log").read_text()[-3000:])
-            time.sleep(0.5)
+        wait_until_answering(url, process, home.root / "serve.log")
         yield url, home
     finally:
         stop_process_group(process)
