@@ -62,21 +62,33 @@ def main() -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
     rows = []
-    print(f"\nworld {data_dir.name} (seed {args.seed}); out-of-time test period; train all in {total:.0f} s, peak {peak_gb:.1f} GB")
-    header = f"{'model':<11}{'metric':<10}{'model':>8}{'baseline':>10}{'oracle':>8}{'gap':>8}{'target':>8}{'ECE':>7}{'test rows':>11}"
+    print(f"\nworld {data_dir.name} (seed {args.seed}); train all in {total:.0f} s, peak {peak_gb:.1f} GB")
+    print("primary metric: chosen on the validation period, reported on the out-of-time test period")
+    header = (f"{'model':<11}{'registered':<14}{'metric':<10}{'valid':>8}{'baseline':>10}{'test':>8}{'baseline':>10}"
+              f"{'oracle':>8}{'ECE':>8}{'test rows':>11}")
     print(header)
     for result in results:
         m = result.metrics
+        primary = result.decision.metric.removeprefix("test_")
         metric, target = TARGETS[result.task]
-        gap = m.get(f"oracle_gap_{metric}", float("nan"))
-        row = {"task": result.task, "metric": metric, "model": m[f"test_{metric}"], "baseline": m[f"baseline_test_{metric}"],
-               "oracle": m.get(f"oracle_test_{metric}", float("nan")), "gap": gap, "target_gap": target,
-               "ece": m.get("test_ece", float("nan")), "oracle_ece": m.get("oracle_test_ece", float("nan")),
-               "test_rows": int(m["test_n"]), "pr_auc": m.get("test_pr_auc"), "baseline_pr_auc": m.get("baseline_test_pr_auc"),
+        row = {"task": result.task, "candidate": result.candidate, "candidate_reason": result.candidate_reason,
+               "primary": primary, "valid": m.get(f"chosen_valid_{primary}"), "baseline_valid": m.get(f"baseline_valid_{primary}"),
+               "test": m[f"test_{primary}"], "baseline_test": m[f"baseline_test_{primary}"],
+               "oracle_test": m.get(f"oracle_test_{primary}", float("nan")),
+               "metric": metric, "model": m[f"test_{metric}"], "baseline": m[f"baseline_test_{metric}"],
+               "oracle": m.get(f"oracle_test_{metric}", float("nan")), "gap": m.get(f"oracle_gap_{metric}", float("nan")),
+               "target_gap": target, "ece": m.get("test_ece", float("nan")),
+               "oracle_ece": m.get("oracle_test_ece", float("nan")), "test_rows": int(m["test_n"]),
+               "candidates_valid": {k: v for k, v in m.items() if k.startswith("candidate_valid_")},
                "lift_top10": m.get("test_lift_top10"), "split": result.split}
         rows.append(row)
-        print(f"{result.task:<11}{metric:<10}{row['model']:>8.4f}{row['baseline']:>10.4f}{row['oracle']:>8.4f}"
-              f"{gap:>8.4f}{target:>8.2f}{row['ece']:>7.4f}{row['test_rows']:>11,}")
+        print(f"{result.task:<11}{result.candidate:<14}{primary:<10}{row['valid']:>8.4f}{row['baseline_valid']:>10.4f}"
+              f"{row['test']:>8.4f}{row['baseline_test']:>10.4f}{row['oracle_test']:>8.4f}{row['ece']:>8.4f}"
+              f"{row['test_rows']:>11,}")
+    print()
+    for row in rows:
+        print(f"{row['task']}: {row['candidate_reason']}; {row['metric']} test {row['model']:.4f} (baseline "
+              f"{row['baseline']:.4f}, oracle {row['oracle']:.4f}, gap {row['gap']:.4f}, target {row['target_gap']})")
     print("\ntime per step (s):", json.dumps({k: round(v, 1) for k, v in timings.items()}))
     if args.out:
         args.out.write_text(json.dumps({"seed": args.seed, "accounts": args.accounts, "months": args.months,

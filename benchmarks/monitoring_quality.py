@@ -40,7 +40,7 @@ invoices instead of two (the 90 days before them span three month starts), in ev
 flags that the CLTV model sees revenue it was not trained on, but it is a calendar effect, not a market move."""
 SHIFTED_SOURCES = ("paid_search", "events")
 TRAIN = {"conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
-         "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}}
+         "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}, "candidates": {"confidence": 0.6}}
 FIXED = ("all", "industry", "region", "size_band", "lead_source")
 
 

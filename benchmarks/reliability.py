@@ -38,7 +38,7 @@ from faultkit import SCENARIOS  # noqa: E402
 
 KEY = "reliability-benchmark-key"
 SMALL_TRAIN = {"conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
-               "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}}
+               "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}, "candidates": {"confidence": 0.6}}
 
 
 def say(text: str) -> None:

@@ -111,17 +111,23 @@ def generate(
     months: Annotated[int, typer.Option(help="Length of the simulated period in months.")] = 24,
     drift: Annotated[Optional[str], typer.Option(help="Change the world from a date on: industry_mix, channel_shift, intent_decay or price_change.")] = None,
     file_format: Annotated[FileFormat, typer.Option("--format", help="File format of the tables.")] = FileFormat.parquet,
+    minimal: Annotated[bool, typer.Option("--minimal", help=(
+        "Write the same world as a small CRM export instead: accounts (account_id, name, custom sic_code, "
+        "company_size, first_contact_date), leads (lead_id, account_id, created_at, source, job_title, custom "
+        "landing_page_id and the leaky lead_status), opportunities, revenue and activities (account_id, occurred_at, "
+        "activity_type, topic); no technographics or intent. truth/ is unchanged, plus truth/minimal.json."))] = False,
 ) -> None:
     """Write a synthetic B2B world with a known generating process (truth in OUT/truth/)."""
-    from b2bscore.synth import WorldConfig, generate_world
+    from b2bscore.synth import WorldConfig, generate_minimal, generate_world
 
     options = {"accounts": accounts, "seed": seed, "months": months, "drift": drift, "file_format": file_format.value}
     if start is not None:
         options["start"] = start.date()
     config = WorldConfig(**options)
     with _progress("generate") as progress:
-        summary = generate_world(config, out_dir, progress=progress)
-    table = Table(title=f"World written to {summary.out_dir}", show_header=True)
+        summary = (generate_minimal if minimal else generate_world)(config, out_dir, progress=progress)
+    table = Table(title=f"{'Minimal export of the world' if minimal else 'World'} written to {summary.out_dir}",
+                  show_header=True)
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in summary.row_counts.items():
@@ -165,7 +171,7 @@ def features(
     import pandas as pd
 
     from b2bscore.data.load import load_dataset
-    from b2bscore.features import build_features, load_feature_config
+    from b2bscore.features import build_features, load_feature_config, resolve_custom_features
     from b2bscore.io import check_table_path, write_table
 
     check_table_path(out_file)  # before the (slower) build: a path that cannot be written fails at once
@@ -174,6 +180,8 @@ def features(
         progress("load", 0.1)
         dataset, report = load_dataset(data_dir, _load_mapping(mapping))
         progress("build", 0.5)
+        # the customer's own columns and activity topics, as the data before the as-of time holds them
+        feature_config = resolve_custom_features(dataset, feature_config, pd.Timestamp(as_of))
         frame = build_features(dataset, as_of=pd.Timestamp(as_of), entity=entity.value, config=feature_config)
         progress("write", 0.9)
         write_table(frame, out_file)
@@ -250,19 +258,24 @@ def train(
 
 def print_train_results(results) -> None:
     """One line of figures per model (out-of-time test period), then each registry decision and its reason."""
-    table = Table(title="Models (out-of-time test period)")
-    for column in ("model", "v", "status", "metric", "model", "baseline", "oracle", "ROC AUC", "ECE"):
-        table.add_column(column, justify="right" if column not in ("model", "status", "metric") else "left")
+    table = Table(title="Models: chosen on the validation period, reported on the out-of-time test period")
+    for column in ("model", "v", "status", "is", "metric", "valid vs baseline", "test vs baseline", "oracle", "ECE"):
+        table.add_column(column, justify="left" if column in ("model", "status", "is", "metric") else "right")
     fmt = lambda v: "-" if v is None or v != v else f"{v:.3f}"  # noqa: E731
     for result in results:
         d, m = result.decision, result.metrics
         metric = d.metric.removeprefix("test_")
-        table.add_row(result.task, d.version, "champion" if d.promoted else "challenger", metric, fmt(m.get(f"test_{metric}")),
-                      fmt(m.get(f"baseline_test_{metric}")), fmt(m.get(f"oracle_test_{metric}")),
-                      fmt(m.get("test_roc_auc")), fmt(m.get("test_ece")))
+        table.add_row(result.task, d.version, "champion" if d.promoted else "challenger", result.candidate, metric,
+                      f"{fmt(m.get(f'chosen_valid_{metric}'))} vs {fmt(m.get(f'baseline_valid_{metric}'))}",
+                      f"{fmt(m.get(f'test_{metric}'))} vs {fmt(m.get(f'baseline_test_{metric}'))}",
+                      fmt(m.get(f"oracle_test_{metric}")), fmt(m.get("test_ece")))
     out.print(table)
     for result in results:
-        out.print(f"{result.decision.name} v{result.decision.version}: {result.decision.reason}")
+        out.print(f"{result.decision.name} v{result.decision.version}: {result.candidate_reason}; {result.decision.reason}")
+        for warning in result.warnings:
+            out.print(f"[bold yellow]warning:[/] {result.task}: {warning}", highlight=False, soft_wrap=True)
+        for note in result.notes:
+            out.print(f"[bold]note:[/] {result.task}: {note}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -443,16 +456,33 @@ def models_list(home: HomeOption = None) -> None:
         out.print("no registered models yet: run `b2bscore train all --data DIR` first")
         return
     table = Table(title="Registered models")
-    for column in ("model", "champion", "challenger", "versions", "champion's test metrics"):
+    for column in ("model", "champion", "challenger", "versions", "champion is", "champion's test metrics"):
         table.add_column(column)
     for s in summaries:
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in (s.champion_metrics or {}).items())
         versions = f"{s.versions} ({s.abandoned} abandoned)" if s.abandoned else str(s.versions)
-        table.add_row(s.name, s.champion or "-", s.challenger or "-", versions, metrics)
+        table.add_row(s.name, s.champion or "-", s.challenger or "-", versions, s.candidate or "-", metrics)
     out.print(table)
+    for s in summaries:
+        if s.baseline_metrics:
+            out.print(f"{s.name} v{s.champion} ({s.candidate}) beside its baseline: {_beside_baseline(s)}", highlight=False)
     for s in summaries:
         if s.last_move:
             out.print(f"{s.name} last alias move: {s.last_move.describe()}")
+
+
+def _beside_baseline(summary) -> str:
+    """'pr_auc 0.281 vs 0.279 on the validation period, 0.262 vs 0.255 on the test period': the champion's primary
+    metric beside its baseline's, on each period both were recorded for."""
+    baseline, valid, test = summary.baseline_metrics or {}, summary.valid_metrics or {}, summary.champion_metrics or {}
+    parts, metric = [], None
+    for key in sorted(baseline, reverse=True):  # validation first: the period the champion was chosen on
+        period, _, name = key.partition("_")
+        own = (valid if period == "valid" else test).get(name)
+        if own is not None:
+            metric = name
+            parts.append(f"{own:.3f} vs {baseline[key]:.3f} on the {'validation' if period == 'valid' else 'test'} period")
+    return f"{metric} " + ", ".join(parts) if parts else "not recorded"
 
 
 @models_app.command("promote")

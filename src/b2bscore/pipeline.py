@@ -15,7 +15,7 @@ import pandas as pd
 from b2bscore.data.load import load_dataset
 from b2bscore.data.report import ValidationReport
 from b2bscore.errors import ConfigError
-from b2bscore.features import FeatureConfig, build_features, feature_specs
+from b2bscore.features import FeatureConfig, build_features, feature_specs, resolve_custom_features
 from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.io import write_table
 from b2bscore.model.tasks import TASK_NAMES
@@ -41,11 +41,12 @@ class DemoResult:
     scores: BatchResult | None = None
     monitoring: object | None = None  # b2bscore.monitoring.job.MonitorRun
     trained_as_of: pd.Timestamp | None = None  # before the drift date in a drifted world; the world's end otherwise
+    feature_config: FeatureConfig = FeatureConfig()  # the features' configuration, custom columns resolved
 
     def summary_rows(self) -> list[tuple[str, str]]:
         """The short summary the CLI prints: what was built and what it looks like."""
         f = self.features
-        specs = [s for s in feature_specs() if s.model_input]
+        specs = [s for s in feature_specs(self.feature_config) if s.model_input]
         families = pd.Series([s.family for s in specs]).value_counts()
         top = f.assign(priority=f["icp_fit_score"] * (1 + f["intent_max"] / 100)).nlargest(3, "priority")
         return [
@@ -158,7 +159,8 @@ def _model_line(result: TrainResult) -> str:
         f", oracle {oracle:.3f})" if oracle is not None else ")")
     if "test_ece" in m:
         figures += f", ECE {m['test_ece']:.3f}"
-    return f"v{d.version} {'champion' if d.promoted else 'challenger'}: {figures}; {d.reason}"
+    return (f"v{d.version} {'champion' if d.promoted else 'challenger'}, {result.candidate}: {figures}; "
+            f"{result.candidate_reason}; {d.reason}")
 
 
 DEMO_MONTHS = 36
@@ -191,7 +193,8 @@ def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months:
     dataset, report = load_dataset(home.world_dir, now=pd.Timestamp(world.end))
     progress("features", 0.5)
     as_of = pd.Timestamp(world.end)
-    features = build_features(dataset, as_of=as_of, config=FeatureConfig())
+    feature_config = resolve_custom_features(dataset, FeatureConfig(), as_of)  # the customer's own columns, if any
+    features = build_features(dataset, as_of=as_of, config=feature_config)
     path = write_table(features, home.features_dir / "accounts.parquet")
     trained_as_of = pd.Timestamp(str(world.drift["start_date"])) if world.drift else as_of
     known = dataset.known_before(trained_as_of) if world.drift else dataset
@@ -207,4 +210,5 @@ def run_demo(home: ProjectHome, *, accounts: int = 2000, seed: int = 42, months:
                              progress=lambda step, f: progress(f"monitor: {step}", 0.81 + 0.19 * f))
     progress("done", 1.0)
     return DemoResult(home=home.root, world=world, report=report, as_of=as_of, features_path=path, features=features,
-                      models=models, segments=segments, scores=scores, monitoring=monitoring, trained_as_of=trained_as_of)
+                      models=models, segments=segments, scores=scores, monitoring=monitoring, trained_as_of=trained_as_of,
+                      feature_config=feature_config)

@@ -8,6 +8,11 @@ A record describes one entity to score, with everything the features need and no
 
 In a DataFrame (the MLflow model's input) each of these fields is a column holding JSON text,
 which keeps the model signature simple and the format identical over HTTP and in Python.
+
+The account and each lead may carry the customer's own fields (columns of their CRM outside the contract) in a
+``custom`` object, field name -> text, number or null: ``{"account_id": "A1", "custom": {"partner_code": "P042"}}``.
+They become columns of the same name, holding the text a CSV file's cell would hold, so the features read them
+exactly as from a data directory.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pandas as pd
 from b2bscore.data.contract import ACTIVITY_TYPES, TABLES
 from b2bscore.data.dataset import Dataset, empty_table
 from b2bscore.data.load import canonical_rows
+from b2bscore.data.read import CSV_NA_VALUES
 from b2bscore.errors import DataError
 
 RECORD_FIELDS = ("as_of", "account", "lead", "technographics", "activities", "intent", "leads", "opportunities", "revenue")
@@ -29,6 +35,11 @@ RECORD_CAPS: dict[str, int] = {"technographics": 1_000, "activities": 10_000, "i
                                "opportunities": 1_000, "revenue": 5_000}
 """The most items one record's event list may hold: a large account's last year fits (a year of daily invoices,
 weekly intent on a hundred topics), a request's size stays bounded."""
+CUSTOM = "custom"
+"""The field of an account or a lead that holds the customer's own fields."""
+CUSTOM_CAPS = {"fields": 100, "name": 128, "text": 1_000}
+"""The most custom fields one account or lead may carry, and the longest field name and text value (characters)."""
+_CUSTOM_PARTS = {"account": "accounts", "lead": "leads", "leads": "leads"}
 _ID_COLUMNS = ("account_id", "lead_id", "opportunity_id")
 _INTEGER_COLUMNS = {name: {c.name for c in spec.columns if c.kind == "int"} for name, spec in TABLES.items()}
 _RECORD_SEPARATOR = ":"
@@ -65,13 +76,13 @@ def records_to_dataset(records: pd.DataFrame | Sequence[Mapping]) -> tuple[Datas
         if not isinstance(account, Mapping) or not account.get("account_id"):
             raise DataError(f"record {position}: 'account' must be an object with an 'account_id'")
         account_id = account["account_id"]
-        raw["accounts"].append(dict(account))
+        raw["accounts"].append(_with_custom(account, "account", position))
         owner["accounts"].append(position)
         lead = _parse(record.get("lead"), "lead", position)
         if lead is not None and not isinstance(lead, Mapping):
             raise DataError(f"record {position}: 'lead' must be an object or null")
         if lead:  # first, so that it wins over an entry of the same lead in 'leads'
-            raw["leads"].append({**lead, "account_id": account_id})
+            raw["leads"].append({**_with_custom(lead, "lead", position), "account_id": account_id})
             owner["leads"].append(position)
         lead_ids.append(lead.get("lead_id") if lead else None)
         for name in _NESTED:
@@ -81,6 +92,8 @@ def records_to_dataset(records: pd.DataFrame | Sequence[Mapping]) -> tuple[Datas
             if len(items) > RECORD_CAPS[name]:
                 raise DataError(f"record {position}: {name!r} holds {len(items):,} items, more than the "
                                 f"{RECORD_CAPS[name]:,} one record may hold")
+            if name == "leads":
+                items = [_with_custom(item, f"leads[{i}]", position) for i, item in enumerate(items)]
             raw[name].extend({**item, "account_id": account_id} for item in items)
             owner[name].extend([position] * len(items))
     frames = _canonical_tables(raw, owner, as_of)
@@ -125,14 +138,16 @@ def _canonical_tables(raw: dict[str, list[dict]], owner: dict[str, list[int]],
             continue
         positions = np.asarray(owner[name], dtype=np.int64)
         # as the JSON has them (object dtype): pandas would refuse an integer of 400 digits before the checks see it
-        frame = pd.DataFrame(items, columns=list(TABLES[name].column_names), index=positions, dtype=object)
+        extra = list(dict.fromkeys(k for item in items for k in item if k not in TABLES[name].column_names))
+        frame = pd.DataFrame(items, columns=[*TABLES[name].column_names, *extra], index=positions, dtype=object)
+        frame[extra] = frame[extra].where(frame[extra].notna(), None)  # a field a record lacks is missing, as in a file
         try:
             frame, issues = canonical_rows(name, frame, latest_year=years[positions])
         except TypeError:  # an object or a list where the contract expects one value (it cannot be compared)
             raise DataError(f"{name}: a field holds an object or a list where a single value is expected") from None
         errors += [issue for issue in issues if issue.severity == "error"]
         for column in _ID_COLUMNS:
-            if column in frame.columns:
+            if column in TABLES[name].column_names:  # not a customer's own column of that name
                 frame[column] = _own_ids(frame[column], positions)
         frames[name] = frame
     if errors:
@@ -152,6 +167,86 @@ def _own_ids(ids: pd.Series, positions: np.ndarray) -> pd.Series:
     return pd.Series(own[pair_codes], index=ids.index, dtype=object)
 
 
+def _with_custom(row: Mapping, part: str, position: int) -> dict:
+    """``row`` (an account or a lead) with its custom fields as columns of their own, holding the text a data file
+    would hold; a field outside the contract and ``custom``, or a bad custom field, is a :class:`DataError`."""
+    table = _CUSTOM_PARTS[part.split("[")[0]]
+    custom = row.get(CUSTOM)
+    unknown = [str(k) for k in row if k != CUSTOM and k not in TABLES[table].column_names]
+    if unknown:
+        raise DataError(f"record {position}: {part}.{unknown[0]} is not a field of the data contract's {table} "
+                        f"table; send the customer's own fields in {part}.{CUSTOM}")
+    if custom is not None and not isinstance(custom, Mapping):
+        raise DataError(f"record {position}: {part}.{CUSTOM} must be an object of field name -> text, number or null")
+    out = {k: v for k, v in row.items() if k != CUSTOM}
+    problem = custom_fields_problem(custom or {}, table)
+    if problem:
+        raise DataError(f"record {position}: {part}.{CUSTOM}{problem}")
+    out.update((name, custom_text(value)) for name, value in (custom or {}).items())
+    return out
+
+
+def custom_fields_problem(custom: Mapping, table: str) -> str | None:
+    """What is wrong with ``custom`` (the custom fields of a row of ``table``), as the end of a sentence that starts
+    with the field's path (``".partner_code is ..."``); None when nothing is."""
+    if len(custom) > CUSTOM_CAPS["fields"]:
+        return f" holds {len(custom):,} fields, more than the {CUSTOM_CAPS['fields']:,} one {table[:-1]} may carry"
+    for name, value in custom.items():
+        problem = custom_name_problem(name, table) or custom_value_problem(value)
+        if problem:
+            return f".{name} {problem}"
+    return None
+
+
+def custom_name_problem(name: object, table: str) -> str | None:
+    """Why ``name`` cannot name a custom field of ``table`` (a sentence's predicate), or None."""
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        return "must be a column name: text without spaces around it"
+    if len(name) > CUSTOM_CAPS["name"]:
+        return f"has a name longer than {CUSTOM_CAPS['name']} characters"
+    if name in TABLES[table].column_names:
+        return f"is a field of the data contract's {table} table: send it beside the other contract fields"
+    return None
+
+
+def custom_value_problem(value: object) -> str | None:
+    """Why ``value`` cannot be a custom field's value (a sentence's predicate), or None: text up to
+    ``CUSTOM_CAPS["text"]`` characters, a finite number and null are accepted."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "must be text, a number or null, not true/false: send the text your data files hold (e.g. \"yes\")"
+    if isinstance(value, str):
+        if len(value) > CUSTOM_CAPS["text"]:
+            return f"holds {len(value):,} characters, more than the {CUSTOM_CAPS['text']:,} a custom field may hold"
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        try:
+            finite = np.isfinite(float(value))
+        except OverflowError:
+            finite = False
+        return None if finite else "must be a finite number (not Infinity, NaN or beyond 1e308)"
+    if isinstance(value, Mapping):
+        return "must be text, a number or null, not an object"
+    if isinstance(value, (list, tuple)):
+        return "must be text, a number or null, not a list"
+    return "must be text, a number or null"
+
+
+def custom_text(value: str | float | int | None) -> str | None:
+    """A custom field's value as the cell of a CSV file holds it: text as it is (the file's missing-value markers,
+    e.g. "NULL", are missing), a whole number without ``.0``, another number as Python writes it (which reads back
+    as the same number)."""
+    if value is None or (isinstance(value, str) and value in CSV_NA_VALUES):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+
+
 def dataset_to_records(data: Dataset, entities: pd.DataFrame) -> pd.DataFrame:
     """The records (JSON columns) of ``entities`` from a full ``Dataset``: only events before each as-of."""
     by_account = {name: frame.groupby("account_id", sort=False) for name in _NESTED
@@ -162,23 +257,51 @@ def dataset_to_records(data: Dataset, entities: pd.DataFrame) -> pd.DataFrame:
     out = []
     for entity in entities.itertuples(index=False):
         as_of = pd.Timestamp(entity.as_of)
-        record = {"as_of": as_of.isoformat(), "account": _json_row(accounts.loc[entity.account_id])}
+        record = {"as_of": as_of.isoformat(), "account": _json_row(accounts.loc[entity.account_id], "accounts")}
         lead_id = getattr(entity, "lead_id", None)
-        record["lead"] = _json_row(leads.loc[lead_id]) if leads is not None and isinstance(lead_id, str) else "null"
+        record["lead"] = (_json_row(leads.loc[lead_id], "leads") if leads is not None and isinstance(lead_id, str)
+                          else "null")
         for name in _NESTED:
             group = by_account.get(name)
             if group is None or entity.account_id not in group.groups:
                 record[name] = "[]"
                 continue
             rows = group.get_group(entity.account_id)
-            rows = rows[rows[time_of[name]] < as_of]
-            record[name] = rows.drop(columns="account_id").to_json(orient="records", date_format="iso")
+            record[name] = _json_rows(rows[rows[time_of[name]] < as_of].drop(columns="account_id"), name)
         out.append(record)
     return pd.DataFrame(out, columns=list(RECORD_FIELDS))
 
 
-def _json_row(row: pd.Series) -> str:
-    return row.to_frame().T.to_json(orient="records", date_format="iso")[1:-1]
+def _json_row(row: pd.Series, table: str) -> str:
+    return _json_rows(row.to_frame().T, table)[1:-1]
+
+
+def _json_rows(rows: pd.DataFrame, table: str) -> str:
+    """Rows of ``table`` as a JSON list; the columns of accounts and leads outside the contract go into ``custom``."""
+    extra = [c for c in rows.columns if c not in TABLES[table].column_names] if table in ("accounts", "leads") else []
+    text = rows.drop(columns=extra).to_json(orient="records", date_format="iso")
+    if not extra:
+        return text
+    items = json.loads(text)
+    for item, values in zip(items, rows[extra].itertuples(index=False, name=None)):
+        item[CUSTOM] = {str(c): _json_value(v) for c, v in zip(extra, values)}
+    return json.dumps(items)
+
+
+def _json_value(value: object) -> str | float | int | None:
+    """A custom column's value in JSON: text, a number (true/false as 1/0, as the features count them), an
+    ISO time, or None when missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(value).isoformat()
+    return str(value)
 
 
 def api_records(data: Dataset, entities: pd.DataFrame) -> list[dict]:

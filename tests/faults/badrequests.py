@@ -168,7 +168,7 @@ CATALOGUE: tuple[BadRequest, ...] = (
     BadRequest("leads not a list", 7, lambda: b'{"leads": {"a": 1}}'),
     BadRequest("JSON nested 10,000 deep", 7, lambda: b'{"leads": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"),
     BadRequest("unknown field", 7, _lead(_set("account.favourite_colour", "teal"))),
-    BadRequest("missing required field", 7, _lead(lambda r: r["account"].pop("industry"))),
+    BadRequest("missing required field", 7, _lead(lambda r: r["account"].pop("account_id"))),
     BadRequest("unknown category", 7, _lead(_set("account.ownership", "pirate-crew"))),
     BadRequest("accounts not a list", 7, lambda: b'{"accounts": "x"}', path="/score_accounts"),
 )

@@ -333,7 +333,8 @@ def monitor_killed_three_times(world: Path, home: Path, work: Path) -> Outcome:
 
 def _train_config(work: Path) -> Path:
     config = work / "train.yaml"
-    config.write_text("churn: {min_positives: 10}\nlightgbm: {max_rounds: 100, early_stopping_rounds: 20}\n")
+    config.write_text("churn: {min_positives: 10}\nlightgbm: {max_rounds: 100, early_stopping_rounds: 20}\n"
+                      "candidates: {confidence: 0.6}\n")
     return config
 
 

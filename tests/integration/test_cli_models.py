@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ conversion: {min_positives: 10}
 churn: {min_positives: 10}
 cltv: {min_rows: 50}
 lightgbm: {max_rounds: 200, early_stopping_rounds: 30}
+candidates: {confidence: 0.6}  # a 300-account world: better than chance, not provably at 95%
 """
 
 
@@ -38,10 +40,15 @@ def test_train_list_compare_promote_rollback(world, project_home, tmp_path):
     assert trained.exit_code == 0, trained.output
     assert trained.output.count("champion") >= 3 and "oracle" in trained.output
     again = _run("train", "churn", "--data", world, "--config", config, *home)
-    assert again.exit_code == 0 and "b2bscore-churn v2: roc_auc" in again.output and "does not beat" in again.output
+    assert again.exit_code == 0 and "does not beat" in again.output
+    assert "b2bscore-churn v2: " in again.output and "has the highest validation roc_auc" in again.output
 
     listed = _run("models", "list", *home)
     assert listed.exit_code == 0
+    summary = " ".join(listed.output.split())
+    assert "champion is" in summary
+    assert re.search(r"b2bscore-churn v1 \((lightgbm|blend|baseline)\) beside its baseline: roc_auc 0\.\d+ vs 0\.\d+ on "
+                     r"the validation period, 0\.\d+ vs 0\.\d+ on the test period", summary), summary
     for name in ("b2bscore-conversion", "b2bscore-churn", "b2bscore-cltv"):
         assert name in listed.output
     compared = _run("runs", "compare", "--model", "churn", *home)

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from b2bscore.cli import app
 from b2bscore.home import ProjectHome
-from b2bscore.training.config import TrainConfig
 from b2bscore.model.registry import CHALLENGER, CHAMPION, PromotionPolicy
 from b2bscore.model.tasks import MODEL_NAMES
 from b2bscore.model.tracking import resolve_tracking
+from b2bscore.training.config import TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,8 @@ def test_the_first_run_creates_three_champions(demo):
         assert list(state["versions"]) == ["1"] and state["aliases"] == {CHAMPION: "1"}, (task, state)
         tags = state["versions"]["1"]
         assert tags["decision"] == CHAMPION and tags["decision_reason"] == f"first model of {name}: no champion yet"
-        assert f"model: {task} v1 champion: " in flat and tags["decision_reason"] in flat, (task, flat)
+        assert f"model: {task} v1 champion, {tags['candidate']}: " in flat and tags["decision_reason"] in flat, (task, flat)
+        assert re.search(rf"{tags['candidate']}( [\d.]+)? has the highest validation", flat), flat
 
 
 def test_a_second_run_creates_challengers_promoted_only_when_they_win(demo):

@@ -186,7 +186,7 @@ def _lead_record(dataset, as_of) -> dict:
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda r: r["account"].pop("industry"), "industry"),
+    (lambda r: r["account"].update(industry=["software"]), "industry"),
     (lambda r: r["account"].update(employees="many"), "employees"),
     (lambda r: r["activities"].append({"occurred_at": "2020-01-01T00:00:00", "activity_type": "telepathy"}), "activity_type"),
     (lambda r: r["activities"].append({"occurred_at": "2099-01-01T00:00:00", "activity_type": "web_visit"}), "future"),

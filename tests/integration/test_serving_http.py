@@ -170,8 +170,10 @@ def test_score_leads_and_accounts(service, records, batch):
 def _bad(records):
     lead = records[0][0]
     cases = {}
-    r = copy.deepcopy(lead); r["account"].pop("industry"); cases["industry"] = {"leads": [r]}  # noqa: E702
+    r = copy.deepcopy(lead); r["account"]["industry"] = ["software"]; cases["industry"] = {"leads": [r]}  # noqa: E702
     r = copy.deepcopy(lead); r["account"]["employees"] = "many"; cases["employees"] = {"leads": [r]}  # noqa: E702
+    r = copy.deepcopy(lead); r["account"]["custom"] = {"partner_code": {"a": 1}}  # noqa: E702
+    cases["partner_code"] = {"leads": [r]}
     r = copy.deepcopy(lead)
     r["activities"].append({"occurred_at": "2020-01-01T00:00:00", "activity_type": "telepathy"})
     cases["activity_type"] = {"leads": [r]}

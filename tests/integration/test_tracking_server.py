@@ -64,7 +64,8 @@ def test_train_and_rollback_against_a_tracking_server(tracking_server, tmp_path)
     world = tmp_path / "world"
     generate_world(WorldConfig(accounts=300, seed=5, months=36), world)
     home = ProjectHome(tmp_path / "home")
-    config = TrainConfig.model_validate({"churn": {"min_positives": 10}, "lightgbm": {"max_rounds": 100}})
+    config = TrainConfig.model_validate({"churn": {"min_positives": 10}, "lightgbm": {"max_rounds": 100},
+                                          "candidates": {"confidence": 0.6}})
     tracking = resolve_tracking(home)
     assert tracking.tracking_uri == tracking_server and not tracking.embedded
     first, = train_tasks("churn", world, config=config, home=home)

@@ -26,11 +26,19 @@ from b2bscore.training.train import train
 SMALL = TrainConfig.model_validate({
     "conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
     "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30},
+    # a world of a few hundred accounts has a few hundred validation rows: its models beat chance, but not provably at 95%
+    "candidates": {"confidence": 0.6},
 })
 
 
 # a model that cannot split (every leaf would need more rows than the data has): one constant prediction, ROC AUC 0.5
-BLIND = SMALL.model_copy(update={"lightgbm": SMALL.lightgbm.model_copy(update={"min_child_samples": 10**6})})
+BLIND = TrainConfig.model_validate({**SMALL.model_dump(), "lightgbm": {**SMALL.lightgbm.model_dump(), "min_child_samples": 10**6},
+                                    "candidates": {"include": ["lightgbm"]}})
+"""Trees that cannot split, and no baseline to fall back on: every candidate is blind."""
+WEAK = TrainConfig.model_validate({**SMALL.model_dump(), "lightgbm": {**SMALL.lightgbm.model_dump(), "max_rounds": 1,
+                                                                     "num_leaves": 2},
+                                   "candidates": {"include": ["lightgbm"]}})
+"""One stump: better than chance, worse than the default model."""
 
 
 @pytest.fixture(scope="module")
@@ -108,17 +116,17 @@ def test_second_run_is_a_challenger_with_a_reason_and_a_margin(dataset, project_
     client = activate(resolve_tracking(project_home))
     assert client.get_model_version("b2bscore-churn", "3").tags["decision_reason"] == third.decision.reason
     assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "1"
-    blind = train("churn", dataset, config=BLIND, home=project_home)  # no margin: it loses on its metric alone
-    d = blind.decision
-    assert d.challenger_value == 0.5 and d.champion_value == pytest.approx(first.metrics["test_roc_auc"])
+    weak = train("churn", dataset, config=WEAK, home=project_home)  # no margin: it loses on its metric alone
+    d = weak.decision
+    assert 0.5 < d.challenger_value < d.champion_value and d.champion_value == pytest.approx(first.metrics["test_roc_auc"])
     assert d.champion_value > 0.55
     assert not d.promoted and "does not beat champion v1" in d.reason
     assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "1"
 
 
 def test_a_run_that_beats_the_champion_replaces_it(dataset, project_home):
-    blind = train("churn", dataset, config=BLIND, home=project_home)
-    assert blind.decision.promoted and blind.metrics["test_roc_auc"] == 0.5  # the first model is champion anyway
+    weak = train("churn", dataset, config=WEAK, home=project_home)
+    assert weak.decision.promoted and weak.metrics["test_roc_auc"] < 0.6  # the first model is champion anyway
     better = train("churn", dataset, config=SMALL, home=project_home)
     d = better.decision
     assert d.promoted and d.champion_version == "1" and d.challenger_value > 0.55
@@ -126,6 +134,34 @@ def test_a_run_that_beats_the_champion_replaces_it(dataset, project_home):
     client = activate(resolve_tracking(project_home))
     assert str(client.get_model_version_by_alias("b2bscore-churn", "champion").version) == "2"
     assert "challenger" not in client.get_registered_model("b2bscore-churn").aliases
+
+
+def test_a_blind_run_registers_nothing_and_says_why(dataset, project_home):
+    """Trees that cannot split score every row alike: before, such a model (ROC AUC 0.500) became champion."""
+    with pytest.raises(DataError, match=r"churn: no model was registered, because every candidate is blind") as error:
+        train("churn", dataset, config=BLIND, home=project_home)
+    assert "lightgbm: roc_auc" in str(error.value) and "the same for every row" in str(error.value)
+    assert list_models(activate(resolve_tracking(project_home))) == []
+
+
+@pytest.mark.parametrize("task", ["conversion", "cltv"])
+def test_the_candidate_registered_is_the_best_on_validation(task, dataset, project_home):
+    """LightGBM, the baseline and the blends are judged on the validation period; the one registered ranks it best,
+    so it is never worse there than its own baseline, and the run says which won and why."""
+    result = train(task, dataset, config=SMALL, home=project_home)
+    metric = "pr_auc" if task == "conversion" else "spearman"
+    m = result.metrics
+    judged = {name: m[f"candidate_valid_{name}_{metric}"] for name in ("lightgbm", "baseline", "blend")}
+    assert judged[result.candidate] == max(judged.values())
+    assert judged[result.candidate] == m[f"chosen_valid_{metric}"] >= m[f"baseline_valid_{metric}"] - 1e-12
+    assert result.candidate in result.candidate_reason and f"validation {metric}" in result.candidate_reason
+    client = activate(resolve_tracking(project_home))
+    version = client.get_model_version(f"b2bscore-{task}", result.decision.version)
+    assert version.tags["candidate"] == result.candidate and f"baseline_test_{metric}" in version.tags
+    run = client.get_run(result.run_id)
+    assert run.data.tags["candidate"] == result.candidate and run.data.params["candidate"] == result.candidate
+    model = mlflow.pyfunc.load_model(f"models:/b2bscore-{task}/{result.decision.version}").unwrap_python_model().model
+    assert model.candidate == result.candidate
 
 
 def test_calibration_maps_scores_to_observed_rates():
@@ -143,7 +179,8 @@ def test_calibration_maps_scores_to_observed_rates():
 
 def test_too_few_positives_fails_clearly_and_registers_nothing(dataset, project_home):
     strict = SMALL.model_copy(update={"conversion": SMALL.conversion.model_copy(update={"min_positives": 10_000})})
-    with pytest.raises(DataError, match=r"conversion: the train period has .* positive .* at least 10000 of each"):
+    with pytest.raises(DataError, match=r"conversion: the [\d,]+ labelled lead rows .* cannot be split into train, "
+                                        r"validation and test periods with at least 10000 positive .* too few positive"):
         train("conversion", dataset, config=strict, home=project_home)
     client = activate(resolve_tracking(project_home))
     assert list_models(client) == []

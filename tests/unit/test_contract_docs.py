@@ -32,3 +32,15 @@ def test_intro_explains_files_time_and_mapping() -> None:
     intro = DOC.read_text(encoding="utf-8").split(BEGIN_MARKER, 1)[0]
     for phrase in ("accounts.parquet", "UTC", "strictly before", "week has ended", "```yaml", "date_formats"):
         assert phrase in intro
+
+
+def test_doc_says_absent_optional_columns_are_unknown() -> None:
+    """Issue 14: a column that may be empty may also be absent; both mean unknown."""
+    intro = DOC.read_text(encoding="utf-8").split(BEGIN_MARKER, 1)[0]
+    for phrase in ("## Which columns are needed", "absent from the file, or a cell is empty, the value is **unknown**",
+                   "one note", '"optional" means the column may be absent'):
+        assert phrase in intro
+    text = render_contract_markdown()
+    for column in ("industry", "source"):
+        assert f"| `{column}` | category | optional |" in text
+    assert "| `amount` | float | optional | Deal value" in text and "may be empty" not in text

@@ -178,3 +178,55 @@ def test_an_unknown_option_is_refused_listing_the_valid_ones(option, value, vali
     train, y, _ = _frame("lead", 50, 1)
     with pytest.raises(ConfigError, match=f"unknown {option} '{value}'.*choose one of: {valid}"):
         model.fit(train, y, eval_set=(train, y))
+
+
+# -- candidates: the baseline and blends ----------------------------------------------------------------------
+def _candidate(task: str, weight: float):
+    """LightGBM fitted on seeded account rows, and the candidate that blends it with its baseline at ``weight``."""
+    from b2bscore.model.baseline import LogisticBaseline, RunRateBaseline
+
+    train, valid, test = (_frame("account", rows, seed) for rows, seed in ((600, 1), (300, 2), (200, 3)))
+    target = 1 if task == "classification" else 2
+    if task == "regression":  # the run-rate reads revenue_90d: make it a revenue
+        for part in (train, valid, test):
+            part[0]["revenue_90d"] = np.abs(np.nan_to_num(part[0]["revenue_90d"].to_numpy())) * 100
+    trees = _model(task, "account").fit(train[0], train[target], eval_set=(valid[0], valid[target]))
+    baseline = LogisticBaseline(trees.inputs_).fit(train[0], train[1]) if task == "classification" else RunRateBaseline(365)
+    name = "baseline" if weight == 0 else "blend"
+    return trees, trees.with_candidate(name, baseline, weight, eval_set=(valid[0], valid[target])), baseline, test[0]
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_a_blend_or_the_baseline_explains_its_own_score_exactly(task, weight):
+    """Reasons come from contributions: for a candidate that is not the trees alone they must still add up to its
+    raw score (log-odds of a classifier, log of a regressor's value), or a reason would be made up."""
+    trees, model, baseline, test = _candidate(task, weight)
+    raw = model.raw_score(test)
+    total = model.contributions(test).sum(axis=1).to_numpy()
+    expected = np.log(raw / (1 - raw)) if task == "classification" else np.log(np.maximum(raw, 1e-9))
+    np.testing.assert_allclose(total, expected, rtol=1e-9, atol=1e-9)
+    if weight == 0:  # the baseline alone scores like the baseline
+        own = baseline.probability(test) if task == "classification" else baseline.value(test)
+        np.testing.assert_allclose(raw, own, rtol=1e-12)
+    assert model.candidate == ("baseline" if weight == 0 else "blend") and trees.candidate == "lightgbm"
+    assert not hasattr(trees, "baseline_")  # the trees' model is left as it was
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(copy.predict(test), model.predict(test))
+    pd.testing.assert_frame_equal(copy.contributions(test), model.contributions(test))
+    if task == "classification":
+        assert ((model.predict(test) >= 0) & (model.predict(test) <= 1)).all()
+        assert set(model.grade(model.predict(test))) <= set("ABCD")
+
+
+def test_the_logistic_baseline_contributions_add_up_to_its_margin():
+    from b2bscore.model.baseline import LogisticBaseline
+
+    train, test = _frame("lead", 800, 1), _frame("lead", 100, 2)[0]
+    inputs = _fitted()[0].inputs_
+    baseline = LogisticBaseline(inputs).fit(train[0], train[1])
+    contributions = baseline.contributions(test)
+    assert contributions.shape == (100, len(inputs.names) + 1)
+    np.testing.assert_allclose(contributions.sum(axis=1), baseline.margin(test), rtol=1e-9, atol=1e-9)
+    first = inputs.names.index(inputs.numeric[0])  # the labels depend on it: it must carry weight
+    assert np.abs(contributions[:, first]).mean() > np.abs(contributions[:, -2]).mean()

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from b2bscore.data.contract import ACTIVITY_TYPES, TABLES
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import ConfigError, DataError, MissingTableError
-from b2bscore.features import FeatureConfig, IcpConfig, IcpRule, build_features, feature_specs
+from b2bscore.features import CustomFeatures, FeatureConfig, IcpConfig, IcpRule, build_features, feature_specs
+from b2bscore.features.lead import job_function
 from factories import T, tiny_dataset
 
 AS_OF = T("2024-04-01")
@@ -86,6 +87,21 @@ def test_icp_rule_on_unknown_feature_is_a_config_error():
         build_features(tiny_dataset(), as_of=AS_OF, config=FeatureConfig(icp=bad))
 
 
+def test_icp_not_in_rule_does_not_fire_for_an_unknown_value():
+    data = tiny_dataset()
+    accounts = data.accounts.copy()
+    accounts.loc[accounts["account_id"] == "A2", "industry"] = None
+    data = dataclasses.replace(data, accounts=accounts)
+    rule = IcpRule(name="not_software", description="x", feature="industry", op="not_in", values=("software",))
+    features = build_features(data, as_of=AS_OF, config=FeatureConfig(icp=IcpConfig(criteria=(), red_flags=(rule,))))
+    assert row(features, "A2")["industry"] == "unknown"
+    assert [row(features, a)["icp_red_flags"] for a in ("A1", "A2", "A3")] == [0, 0, 0]
+    accounts.loc[accounts["account_id"] == "A2", "industry"] = "retail"
+    features = build_features(dataclasses.replace(data, accounts=accounts), as_of=AS_OF,
+                              config=FeatureConfig(icp=IcpConfig(criteria=(), red_flags=(rule,))))
+    assert row(features, "A2")["icp_red_flags"] == 1
+
+
 def test_per_row_as_of_equals_separate_builds():
     data = tiny_dataset()
     times = [T("2023-08-01"), AS_OF, T("2024-02-15")]
@@ -110,8 +126,34 @@ def test_lead_features():
     assert features.loc["L1", "lead_seniority"] == "vp"
     assert features.loc["L2", "lead_seniority"] == "manager"
     assert features.loc["L3", "lead_seniority"] == "unknown"
+    assert features["lead_function"].tolist() == ["sales", "marketing", "unknown"]
     assert features.loc["L1", "lead_activities_30d"] == 3
     assert features.loc["L1", "account_id"] == "A1"
+
+
+@pytest.mark.parametrize(
+    ("title", "function"),
+    [
+        ("VP Sales Operations", "sales"),
+        ("Head of IT", "it_engineering"),
+        ("CFO", "finance"),
+        ("Marketing Manager", "marketing"),
+        ("Software Engineer", "it_engineering"),
+        ("Account Executive", "sales"),
+        ("Chief Executive Officer", "executive"),
+        ("Co-Founder & CEO", "executive"),
+        ("Chief Operating Officer", "operations"),
+        ("Director of Procurement", "operations"),
+        ("HR Business Partner", "hr"),
+        ("Head of People", "hr"),
+        ("Office Assistant", "other"),
+        ("Vice President", "other"),
+        ("  ", "unknown"),
+        (None, "unknown"),
+    ],
+)
+def test_lead_function_from_job_title(title, function):
+    assert job_function(pd.Series([title], dtype=object)).tolist() == [function]
 
 
 def test_missing_optional_tables_give_neutral_features():
@@ -146,6 +188,9 @@ def test_lead_as_of_before_creation_is_rejected():
 # --- the leakage property: nothing at or after as_of can change a feature ----------------
 
 # minutes at or after as_of; exactly 0 (an event at as_of itself, the boundary) is drawn often on purpose
+# resolved topics and activity values, as resolve_custom_features would declare them, so the properties cover them
+_TOPICS = ("data_integration", "pricing")
+TOPICS_CONFIG = FeatureConfig(custom=CustomFeatures(topics=_TOPICS, activity_value=True))
 _offsets = st.one_of(st.just(0), st.integers(min_value=0, max_value=400 * 24 * 60))
 _accounts = st.sampled_from(["A1", "A2", "A3"])
 
@@ -161,7 +206,7 @@ def future_events(draw) -> dict[str, pd.DataFrame]:
         "lead_id": [draw(st.sampled_from(["L1", "L2", "L3", None])) for _ in range(n)],
         "occurred_at": [when() for _ in range(n)],
         "activity_type": [draw(st.sampled_from([*ACTIVITY_TYPES, "chat_message"])) for _ in range(n)],
-        "topic": [None] * n,
+        "topic": [draw(st.sampled_from([*_TOPICS, None])) for _ in range(n)],
         "value": [float(draw(st.integers(0, 500))) for _ in range(n)],
     })
     intent = pd.DataFrame({"account_id": [draw(_accounts)], "week_start": [when().normalize()],
@@ -183,13 +228,13 @@ def future_events(draw) -> dict[str, pd.DataFrame]:
 @given(extra=future_events())
 def test_appending_events_at_or_after_as_of_changes_no_feature(extra):
     data = tiny_dataset()
-    before = build_features(data, as_of=AS_OF)
+    before = build_features(data, as_of=AS_OF, config=TOPICS_CONFIG)
     appended = dataclasses.replace(data, **{name: pd.concat([data.table(name), frame], ignore_index=True)
                                             for name, frame in extra.items()})
-    after = build_features(appended, as_of=AS_OF)
+    after = build_features(appended, as_of=AS_OF, config=TOPICS_CONFIG)
     pd.testing.assert_frame_equal(before, after)
-    leads_before = build_features(data, as_of=AS_OF, entity="lead")
-    leads_after = build_features(appended, leads_before[["lead_id", "as_of"]], entity="lead")
+    leads_before = build_features(data, as_of=AS_OF, entity="lead", config=TOPICS_CONFIG)
+    leads_after = build_features(appended, leads_before[["lead_id", "as_of"]], entity="lead", config=TOPICS_CONFIG)
     pd.testing.assert_frame_equal(leads_before, leads_after)
 
 
@@ -197,9 +242,11 @@ def test_leakage_check_would_catch_an_event_inside_the_window():
     """Guard for the property test: an event just before as_of does change the features."""
     data = tiny_dataset()
     extra = pd.DataFrame({"account_id": ["A3"], "lead_id": [None], "occurred_at": [AS_OF - pd.Timedelta(seconds=1)],
-                          "activity_type": ["web_visit"], "topic": [None], "value": [1.0]})
+                          "activity_type": ["web_visit"], "topic": ["pricing"], "value": [2.0]})
     appended = dataclasses.replace(data, activities=pd.concat([data.activities, extra], ignore_index=True))
     assert row(build_features(appended, as_of=AS_OF), "A3")["web_visit_7d"] == 1
+    a3 = row(build_features(appended, as_of=AS_OF, config=TOPICS_CONFIG), "A3")
+    assert a3["topic_pricing_7d"] == 1 and a3["activity_value_30d"] == 2
     assert np.isclose(row(build_features(appended, as_of=AS_OF), "A3")["days_since_last_activity"], 1 / 86400)
 
 
@@ -238,7 +285,8 @@ def _with_rows(data: Dataset, **frames: pd.DataFrame) -> Dataset:
 
 def _features(data: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Account features of every account and lead features of L1-L3, all as of AS_OF."""
-    return build_features(data, as_of=AS_OF), build_features(data, _LEADS_AT_AS_OF, entity="lead")
+    return (build_features(data, as_of=AS_OF, config=TOPICS_CONFIG),
+            build_features(data, _LEADS_AT_AS_OF, entity="lead", config=TOPICS_CONFIG))
 
 
 def _assert_same_features(left: Dataset, right: Dataset) -> None:
@@ -381,7 +429,8 @@ def mixed_history(draw) -> dict[str, pd.DataFrame]:
         "lead_id": [draw(st.sampled_from(["L1", "L2", "L3", "L10", "L11", None])) for _ in range(k)],
         "occurred_at": _times(_at(draw(_anytime)) for _ in range(k)),
         "activity_type": [draw(st.sampled_from([*ACTIVITY_TYPES, "chat_message"])) for _ in range(k)],
-        "topic": [None] * k, "value": [float(draw(st.integers(0, 500))) for _ in range(k)]})
+        "topic": [draw(st.sampled_from([*_TOPICS, None])) for _ in range(k)],
+        "value": [float(draw(st.integers(0, 500))) for _ in range(k)]})
     k = n()
     intent = pd.DataFrame({"account_id": [draw(_accounts) for _ in range(k)],
                            "week_start": _times(_at(draw(_anytime)) for _ in range(k)),
@@ -423,9 +472,11 @@ def mixed_history(draw) -> dict[str, pd.DataFrame]:
 def test_features_only_read_what_known_before_keeps(extra):
     full = _with_rows(tiny_dataset(), **extra)
     known = full.known_before(AS_OF)
-    pd.testing.assert_frame_equal(build_features(full, as_of=AS_OF), build_features(known, as_of=AS_OF))
+    pd.testing.assert_frame_equal(build_features(full, as_of=AS_OF, config=TOPICS_CONFIG),
+                                  build_features(known, as_of=AS_OF, config=TOPICS_CONFIG))
     leads = full.leads.loc[full.leads["created_at"] < AS_OF, ["lead_id"]].assign(as_of=AS_OF)
-    pd.testing.assert_frame_equal(build_features(full, leads, entity="lead"), build_features(known, leads, entity="lead"))
+    pd.testing.assert_frame_equal(build_features(full, leads, entity="lead", config=TOPICS_CONFIG),
+                                  build_features(known, leads, entity="lead", config=TOPICS_CONFIG))
     # Guard: known_before did hide something that matters once it is known (at least the deal won at or after as_of).
     later = AS_OF + pd.Timedelta(days=401)
     assert build_features(full, as_of=later)["won_deals"].sum() > build_features(known, as_of=later)["won_deals"].sum()

@@ -139,5 +139,55 @@ def test_split_is_out_of_time_and_purged():
 def test_split_refuses_too_short_a_history():
     with pytest.raises(DataError, match="too few as-of times"):
         split_out_of_time(_rows(n_months=1), SplitConfig())
-    with pytest.raises(DataError, match="no train rows"):
+    with pytest.raises(DataError, match="the purge takes too many training rows.*A shorter horizon"):
         split_out_of_time(_rows(n_months=5, horizon_days=400), SplitConfig())
+
+
+def _sparse_rows(seed: int = 0) -> pd.DataFrame:
+    """18 months of leads, 300 a month, 90-day windows, 4% positive: a small CRM's history."""
+    rng = np.random.default_rng(seed)
+    as_of = pd.to_datetime("2023-01-01") + pd.to_timedelta(np.sort(rng.uniform(0, 540, 5400)), unit="D")
+    return pd.DataFrame({"as_of": as_of, "label": (rng.random(len(as_of)) < 0.04).astype(int),
+                         "label_end": as_of + pd.Timedelta(days=90)})
+
+
+def test_the_split_is_placed_so_every_part_keeps_enough_positives_after_the_purge():
+    """The configured quantiles start the validation period at 60% of the rows; the purge then takes 90 days of
+    training rows, leaving the parts far from their configured shares. The test period stays the latest 20%; the
+    validation period now starts where train and validation keep about 3:1 of the rows left after purging, and when
+    positives are scarce, where each part keeps enough of them."""
+    rows = _sparse_rows()
+    split = split_out_of_time(rows, SplitConfig(), min_positives=25)
+    parts = {name: rows.iloc[getattr(split, name)] for name in ("train", "valid", "test")}
+    assert all(int(part["label"].sum()) >= 25 and int((part["label"] == 0).sum()) >= 50 for part in parts.values())
+    assert (parts["train"]["label_end"] <= split.valid_start).all()
+    assert len(parts["test"]) == 1080  # the test period stays the latest 20% of the rows
+    assert abs(len(parts["train"]) / (len(parts["train"]) + len(parts["valid"])) - 0.75) < 0.03
+    configured = rows["as_of"].quantile(0.6, interpolation="higher")
+    assert split.valid_start > configured  # later than the configured quantile, by about the rows the purge takes
+    scarce = split_out_of_time(rows, SplitConfig(), min_positives=50)  # 4% of 20% of the rows is about 40 positives
+    for name in ("train", "valid", "test"):
+        assert int(rows["label"].iloc[getattr(scarce, name)].sum()) >= 50, name
+
+
+def test_a_split_without_enough_positives_says_which_cause():
+    rows = _sparse_rows()
+    with pytest.raises(DataError, match=r"too few positive labels in all"):
+        split_out_of_time(rows, SplitConfig(), min_positives=100)  # 216 positives cannot make three parts of 100
+    long = rows.assign(label_end=rows["as_of"] + pd.Timedelta(days=300))
+    with pytest.raises(DataError, match=r"the purge takes too many training rows.*with 300-day outcome windows"):
+        split_out_of_time(long, SplitConfig(), min_positives=50)
+
+
+def test_leads_whose_window_closed_before_the_first_recorded_win_are_left_out():
+    """A CRM that records deals from some date on: before, every earlier lead was labelled negative."""
+    data = _funnel()
+    late = data.opportunities.assign(created_at=T("2024-04-01"), closed_at=T("2024-04-15"))
+    labels = conversion_labels(dataclasses.replace(data, opportunities=late), ConversionConfig(horizon_days=90),
+                               end=T("2024-06-15"))
+    # the first win closes 2024-04-15: leads whose 90-day window closed before then (L1, L2, L3: created in early
+    # January) can only be negative, so they are left out; L5's window (from 2024-02-01) reaches it.
+    assert set(labels.rows["lead_id"]) == {"L5"} and labels.uncovered == 3
+    assert labels.covered_from == T("2024-04-15")
+    on_time = conversion_labels(data, ConversionConfig(horizon_days=90), end=T("2024-06-15"))
+    assert on_time.uncovered == 0  # deals recorded from the start: nothing left out

@@ -117,9 +117,20 @@ def test_extra_columns_are_kept(tmp_path: Path) -> None:
 
 
 def test_load_raises_data_error_with_rendered_errors(tmp_path: Path) -> None:
-    tiny_dataset().accounts.drop(columns="industry").to_csv(tmp_path / "accounts.csv", index=False)
-    with pytest.raises(DataError, match="accounts.industry"):
+    tiny_dataset().accounts.drop(columns="account_id").to_csv(tmp_path / "accounts.csv", index=False)
+    with pytest.raises(DataError, match="accounts.account_id: The accounts table has no required column"):
         load_dataset(tmp_path, now=NOW)
+
+
+def test_absent_optional_columns_load_empty_with_their_canonical_types(tmp_path: Path) -> None:
+    """Issue 14: an accounts file with only account_id loads; every other column is there, unknown."""
+    tiny_dataset().accounts[["account_id"]].to_csv(tmp_path / "accounts.csv", index=False)
+    dataset, report = load_dataset(tmp_path, now=NOW)
+    accounts = dataset.accounts
+    assert tuple(accounts.columns) == TABLES["accounts"].column_names
+    assert accounts.drop(columns="account_id").isna().all().all()
+    assert accounts["employees"].dtype == np.float64 and accounts["industry"].dtype == object
+    assert [i.problem for i in report.issues if i.table == "accounts"] == ["absent_columns"]
 
 
 def test_missing_data_dir_is_a_data_error(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from b2bscore.data.canonical import normalise_categories
 from b2bscore.data.contract import TABLES
 from b2bscore.data.load import validate_data
-from b2bscore.records import api_records
+from b2bscore.features import build_features
+from b2bscore.records import api_records, records_to_dataset
 from b2bscore.serving.schemas import (
     Account,
     AccountRecord,
@@ -197,3 +198,81 @@ def test_whole_numbers_written_as_floats_are_read_as_integers(value, accepted):
             LeadRecord.model_validate_json(json.dumps(record))
     else:
         assert LeadRecord.model_validate_json(json.dumps(record)).account.employees == accepted
+
+
+MINIMAL_LEAD = {"as_of": "2024-04-01T00:00:00", "account": {"account_id": "A1"},
+                "lead": {"lead_id": "L1", "created_at": "2024-03-01T00:00:00"},
+                "opportunities": [{"opportunity_id": "O1", "created_at": "2024-03-05T00:00:00", "stage": "open"}]}
+
+
+def test_a_minimal_record_is_accepted_and_scores_as_a_data_directory_would():
+    """Issue 14: an account with only account_id, a lead without source, a deal without amount are valid."""
+    parsed = LeadRecord.model_validate_json(json.dumps(MINIMAL_LEAD))
+    assert (parsed.account.industry, parsed.lead.source, parsed.opportunities[0].amount) == (None, None, None)
+    assert Account.model_json_schema()["required"] == ["account_id"]
+    assert Opportunity.model_json_schema()["required"] == ["opportunity_id", "created_at", "stage"]
+    dataset, entities = records_to_dataset([parsed.model_dump(mode="json")])
+    features = build_features(dataset, entities, entity="lead")
+    assert (features["industry"].iloc[0], features["lead_source"].iloc[0]) == ("unknown", "unknown")
+    assert features["open_opportunities"].iloc[0] == 1
+
+
+@pytest.mark.parametrize("account", [{"account_id": "A1", "employees": -1}, {"account_id": "A1", "industry": 7},
+                                     {"account_id": "A1", "ownership": "Cooperative"}, {"industry": "software"}])
+def test_optional_account_fields_keep_their_rules(account):
+    record = {**MINIMAL_LEAD, "account": account}
+    with pytest.raises(ValidationError, match="employees|industry|ownership|account_id"):
+        LeadRecord.model_validate_json(json.dumps(record))
+
+
+# -- the customer's own fields ------------------------------------------------------------------------------------
+
+def test_account_and_lead_accept_the_customers_own_fields():
+    record = copy.deepcopy(LEAD)
+    record["account"]["custom"] = {"partner_code": "P042", "first_contact_date": "2021-03-04", "seats": 12,
+                                   "discount": 0.25, "region_code": None}
+    record["lead"]["custom"] = {"campaign": "Spring Promo"}
+    record["leads"] = [{"lead_id": "L9", "created_at": "2024-01-01T00:00:00", "custom": {"campaign": "x"}}]
+    parsed = LeadRecord.model_validate_json(json.dumps(record))
+    assert parsed.account.custom == record["account"]["custom"] and parsed.lead.custom == {"campaign": "Spring Promo"}
+    data, _ = records_to_dataset([parsed.model_dump(mode="json")])
+    assert data.accounts[["partner_code", "seats", "discount", "region_code"]].iloc[0].tolist() == [
+        "P042", "12", "0.25", None]
+    assert data.leads.set_index("lead_id")["campaign"].to_dict() == {"0:L1": "Spring Promo", "0:L9": "x"}
+    assert "custom" in Account.model_json_schema()["properties"]
+    assert Account.model_json_schema()["required"] == ["account_id"]
+
+
+@pytest.mark.parametrize("part, raw, needle", [
+    ("account", '{"partner_code": {"id": 1}}', "account.custom.partner_code\n  Value error, must be text, a number "
+                                               "or null, not an object"),
+    ("account", '{"partner_code": ["P1"]}', "account.custom.partner_code\n  Value error, must be text, a number or "
+                                            "null, not a list"),
+    ("account", '{"seats": Infinity}', "account.custom.seats\n  Value error, must be a finite number"),
+    ("account", '{"seats": NaN}', "account.custom.seats\n  Value error, must be a finite number"),
+    ("account", '{"seats": 1e400}', "account.custom.seats\n  Value error, must be a finite number"),
+    ("lead", '{"seats": ' + "1" * 400 + "}", "lead.custom.seats\n  Value error, must be a finite number"),
+    ("lead", '{"is_partner": true}', "lead.custom.is_partner\n  Value error, must be text, a number or null, not "
+                                     "true/false"),
+    ("lead", json.dumps({"note": "x" * 1001}), "lead.custom.note\n  Value error, holds 1,001 characters"),
+    ("account", '{"industry": "software"}', "custom.industry is a field of the data contract's accounts table"),
+    ("lead", '{"source": "webinar"}', "custom.source is a field of the data contract's leads table"),
+    ("account", json.dumps({f"f{i}": i for i in range(101)}), "custom holds 101 fields, more than the 100 one "
+                                                              "account may carry"),
+    ("account", '"P042"', "account.custom\n  Input should be an object"),
+])
+def test_bad_custom_fields_get_an_error_naming_them(part, raw, needle):
+    with pytest.raises(ValidationError) as refused:
+        LeadRecord.model_validate_json(_with_raw(LEAD, (part, "custom"), raw))
+    assert needle in str(refused.value), str(refused.value)
+
+
+def test_a_misspelt_contract_field_is_still_refused_beside_custom():
+    record = copy.deepcopy(LEAD)
+    record["account"]["custom"] = {"partner_code": "P042"}
+    record["account"]["industy"] = "software"
+    with pytest.raises(ValidationError, match=r"account.industy\n  Extra inputs are not permitted"):
+        LeadRecord.model_validate(record)
+    record["account"].pop("industy")
+    record["account"]["custom"] = {f"f{i}": i for i in range(100)}  # the cap itself is accepted
+    assert len(LeadRecord.model_validate(record).account.custom) == 100

@@ -50,7 +50,7 @@ CASES = [
     ({"accounts": setv("employees", 1, "lots")}, "unparseable", "accounts", "employees", 1, (3,)),
     ({"accounts": setv("region", 0, "Europe")}, "unknown_category", "accounts", "region", 1, (2,)),
     ({"revenue": setv("account_id", 2, None)}, "missing_value", "revenue", "account_id", 1, (4,)),
-    ({"accounts": setv("industry", 1, "  ")}, "missing_value", "accounts", "industry", 1, (3,)),
+    ({"technographics": setv("technology", 1, "  ")}, "missing_value", "technographics", "technology", 1, (3,)),
     ({"intent": setv("topic", 1, "lead_scoring")}, "duplicate_key", "intent", "account_id, week_start, topic", 2, (2, 3)),
     ({"activities": setv("account_id", 3, "A9")}, "unknown_reference", "activities", "account_id", 1, (5,)),
     ({"activities": setv("lead_id", 0, "L9")}, "unknown_reference", "activities", "lead_id", 1, (2,)),
@@ -111,9 +111,50 @@ def test_an_exact_duplicate_of_a_keyed_table_is_dropped_in_a_sentence(tmp_path: 
 
 
 def test_missing_required_column_suggests_a_close_name(tmp_path: Path) -> None:
+    issue = only(write(tmp_path, revenue=lambda f: f.rename(columns={"invoice_at": "Invoce At"})))
+    assert (issue.problem, issue.table, issue.column, issue.severity) == ("missing_column", "revenue", "invoice_at", "error")
+    assert "The revenue table has no required column 'invoice_at'. Did you mean 'Invoce At'?" in issue.message
+
+
+def test_misspelt_optional_column_is_a_warning_with_the_close_name(tmp_path: Path) -> None:
+    """Issue 14: annual_revenue is optional (absent: unknown), but a close spelling of it is most likely a typo."""
     issue = only(write(tmp_path, accounts=lambda f: f.rename(columns={"annual_revenue": "annual_revenu"})))
-    assert (issue.problem, issue.table, issue.column) == ("missing_column", "accounts", "annual_revenue")
-    assert "Did you mean 'annual_revenu'?" in issue.message
+    assert (issue.problem, issue.table, issue.column, issue.severity) == ("misspelt_column", "accounts",
+                                                                           "annual_revenue", "warning")
+    assert "Did you mean 'annual_revenu'?" in issue.message and "treated as unknown" in issue.message
+    assert validate_data(tmp_path, now=NOW).ok
+
+
+def test_missing_required_column_without_a_close_name_has_no_hint(tmp_path: Path) -> None:
+    issue = only(write(tmp_path, opportunities=lambda f: f.rename(columns={"stage": "stage_name"})))
+    assert (issue.problem, issue.table, issue.column) == ("missing_column", "opportunities", "stage")
+    assert "Did you mean" not in issue.message and "stage_name" in issue.message  # listed as found, not hinted
+
+
+def test_a_distant_extra_column_is_no_hint_for_an_absent_optional_one(tmp_path: Path) -> None:
+    """Issue 14: the absent funding_stage was once 'Did you mean landing_page_id?'."""
+    write(tmp_path, accounts=lambda f: f.drop(columns="funding_stage").assign(landing_page_id="p1"))
+    report = validate_data(tmp_path, now=NOW)
+    assert problems(tmp_path) == [] and "Did you mean" not in report.render()
+    note = next(i for i in report.issues if i.problem == "absent_columns")
+    assert note.message == "The accounts table has no funding_stage column; it is treated as unknown."
+
+
+def test_an_empty_industry_is_unknown_not_an_error(tmp_path: Path) -> None:
+    """Issue 14: industry is optional and may be empty."""
+    write(tmp_path, accounts=setv("industry", 1, "  "))
+    dataset, report = load_dataset(tmp_path, now=NOW)
+    assert problems(tmp_path) == [] and dataset.accounts["industry"].tolist() == ["software", None, "software"]
+
+
+def test_absent_optional_columns_are_one_note(tmp_path: Path) -> None:
+    write(tmp_path, accounts=lambda f: f[["account_id", "industry"]], leads=lambda f: f.drop(columns="source"))
+    notes = [i for i in validate_data(tmp_path, now=NOW).issues if i.problem == "absent_columns"]
+    assert [(i.table, i.severity, i.count) for i in notes] == [("accounts", "info", 8), ("leads", "info", 1)]
+    assert notes[0].message == ("The accounts table has no name, employees, annual_revenue, country, region, "
+                                "founded_year, ownership, funding_stage columns; they are treated as unknown.")
+    assert notes[1].message == "The leads table has no source column; it is treated as unknown."
+    assert problems(tmp_path) == []
 
 
 def test_unknown_open_category_is_a_note_and_value_is_kept(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ and across tables (references). Each check returns issues; only exact duplicate 
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Literal
 
 import numpy as np
@@ -22,27 +23,41 @@ ORDERED_TIMES: tuple[tuple[str, str, str], ...] = (
 
 CLOSED_STAGES = ("won", "lost")
 
+CUSTOM_FIELD_TABLES = ("accounts", "leads")
+"""Tables whose columns outside the contract become candidate features (``b2bscore.features.custom``)."""
+
+HINT_SIMILARITY = 0.8
+"""How similar (difflib's ratio, 0-1) an extra column's name must be to an absent one's to be suggested for it."""
+_NAME_NOISE = re.compile(r"[\s_\-.]+")
+
 
 def check_columns(frame: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, list[Issue], frozenset[str]]:
-    """Report missing required and extra columns; add absent contract columns as empty, contract columns first.
+    """Report absent and extra columns; add absent contract columns as empty, contract columns first.
 
-    Returns the frame, the issues and the names of the required columns that were absent.
+    An absent required column is an error. An absent optional column is unknown: one note names them all, except
+    those with a close spelling among the extra columns, which get a warning each (a misspelt column would
+    otherwise pass unnoticed as unknown). Returns the frame, the issues and the names of the absent required columns.
     """
-    issues: list[Issue] = []
     extra = [c for c in frame.columns if c not in spec.column_names]
-    absent_required = [c for c in spec.required_columns if c not in frame.columns]
-    for name in absent_required:
-        close = difflib.get_close_matches(name, extra, n=1, cutoff=0.6) or difflib.get_close_matches(
-            name.replace("_", " "), [e.lower().replace("_", " ") for e in extra], n=1, cutoff=0.6)
-        hint = f" Did you mean {_original(close[0], extra)!r}? " if close else " "
-        issues.append(Issue("error", spec.name, name, "missing_column",
-                            f"The {spec.name} table has no required column {name!r}.{hint}Rename the column in the file "
-                            f"or map it with columns under {spec.name} in the mapping file "
-                            f"(columns found: {', '.join(map(str, frame.columns)) or 'none'})."))
+    absent = [c for c in spec.columns if c.name not in frame.columns]
+    absent_required = [c.name for c in absent if c.required]
+    issues = [_absent_required(spec, name, close_column(name, extra), frame.columns) for name in absent_required]
+    unknown = []
+    for name in (c.name for c in absent if not c.required):
+        hint = close_column(name, extra)
+        if hint is None:
+            unknown.append(name)
+        else:
+            issues.append(_misspelt_optional(spec, name, hint))
+    if unknown:
+        issues.append(_absent_optional(spec, unknown))
     if extra:
+        use = ("the model may learn from them as the customer's own fields (custom features)"
+               if spec.name in CUSTOM_FIELD_TABLES else "they are kept as they are but no feature reads them")
         issues.append(Issue("info", spec.name, None, "extra_columns",
-                            f"The {spec.name} table has {plural(len(extra), 'column')} outside the contract, kept as they "
-                            f"are: {', '.join(map(str, extra[:10]))}{', ...' if len(extra) > 10 else ''}.", count=len(extra)))
+                            f"The {spec.name} table has {plural(len(extra), 'column')} outside the contract: "
+                            f"{', '.join(map(str, extra[:10]))}{', ...' if len(extra) > 10 else ''}; {use}.",
+                            count=len(extra)))
     blank = empty_table(spec.name)
     out = frame.copy(deep=False)
     for name in spec.column_names:
@@ -51,11 +66,44 @@ def check_columns(frame: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, l
     return out[list(spec.column_names) + extra], issues, frozenset(absent_required)
 
 
-def _original(match: str, extra: list[str]) -> str:
-    for col in extra:
-        if col == match or col.lower().replace("_", " ") == match:
-            return col
-    return match
+def close_column(name: str, candidates: list[str]) -> str | None:
+    """The candidate that is a close spelling of the column ``name``, if any.
+
+    Names are compared ignoring case, spaces, dashes, dots and underscores (``Account ID``, ``AccountId`` for
+    ``account_id``), then must be at least ``HINT_SIMILARITY`` similar (difflib's ratio): ``industy`` is close to
+    ``industry``, ``landing_page_id`` is not close to ``funding_stage``.
+    """
+    keys: dict[str, str] = {}
+    for candidate in candidates:
+        keys.setdefault(_squash(str(candidate)), candidate)
+    match = difflib.get_close_matches(_squash(name), list(keys), n=1, cutoff=HINT_SIMILARITY)
+    return keys[match[0]] if match else None
+
+
+def _squash(name: str) -> str:
+    return _NAME_NOISE.sub("", name.lower())
+
+
+def _absent_required(spec: TableSpec, name: str, hint: str | None, found: pd.Index) -> Issue:
+    mean = f" Did you mean {hint!r}?" if hint is not None else ""
+    return Issue("error", spec.name, name, "missing_column",
+                 f"The {spec.name} table has no required column {name!r}.{mean} Rename the column in the file "
+                 f"or map it with columns under {spec.name} in the mapping file "
+                 f"(columns found: {', '.join(map(str, found)) or 'none'}).")
+
+
+def _misspelt_optional(spec: TableSpec, name: str, hint: str) -> Issue:
+    return Issue("warning", spec.name, name, "misspelt_column",
+                 f"The {spec.name} table has no column {name!r}. Did you mean {hint!r}? Rename the column in the file "
+                 f"or map it with columns under {spec.name} in the mapping file; until then {name} is treated as "
+                 "unknown.")
+
+
+def _absent_optional(spec: TableSpec, names: list[str]) -> Issue:
+    """One note for every optional column a table lacks."""
+    tail = "column; it is" if len(names) == 1 else "columns; they are"
+    return Issue("info", spec.name, None, "absent_columns",
+                 f"The {spec.name} table has no {', '.join(names)} {tail} treated as unknown.", count=len(names))
 
 
 def check_not_empty(frame: pd.DataFrame, spec: TableSpec, path_name: str) -> list[Issue]:

@@ -24,6 +24,10 @@ ColumnKind = Literal["id", "string", "category", "int", "float", "datetime"]
 class Column:
     """One column of a table.
 
+    A ``required`` column identifies or times its row (ids, ``created_at``, ``stage``): every file of the table has
+    it and every row holds a value. Any other column is optional and ``nullable``: absent from the file or empty in a
+    row, its value is unknown. No column is both required and nullable.
+
     ``allowed`` lists the valid values of a closed category (``None``: any value).
     ``open_values`` marks a category whose listed values are *known* but others are
     accepted (they are counted generically, e.g. unknown activity types).
@@ -45,6 +49,11 @@ class Column:
     nullable: bool = False
     min_value: float | None = None
     max_value: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.required and self.nullable:
+            raise ValueError(f"column {self.name!r} is declared required and nullable; a column that may be empty "
+                             "is optional (required=False)")
 
     @property
     def calendar_year(self) -> bool:
@@ -125,17 +134,17 @@ ACCOUNTS = TableSpec(
     key=("account_id",),
     columns=(
         Column("account_id", "id", True, "Unique identifier of the company.", "A000123"),
-        Column("name", "string", True, "Company name.", "Acme Analytics GmbH", nullable=True),
-        Column("industry", "category", True, "Industry, lower-case snake case.", "software"),
-        Column("employees", "int", True, "Number of employees.", "240", nonnegative=True, nullable=True,
+        Column("name", "string", False, "Company name.", "Acme Analytics GmbH", nullable=True),
+        Column("industry", "category", False, "Industry, lower-case snake case.", "software", nullable=True),
+        Column("employees", "int", False, "Number of employees.", "240", nonnegative=True, nullable=True,
                max_value=MAX_EMPLOYEES),
-        Column("annual_revenue", "float", True, "Annual revenue in the reporting currency.", "38000000",
+        Column("annual_revenue", "float", False, "Annual revenue in the reporting currency.", "38000000",
                nonnegative=True, nullable=True, max_value=MAX_REVENUE),
-        Column("country", "string", True, "ISO 3166-1 alpha-2 country code.", "DE", nullable=True),
-        Column("region", "category", True, "Sales region.", "emea", allowed=REGIONS, nullable=True),
-        Column("founded_year", "int", True, "Year the company was founded.", "2009", nullable=True, min_value=1600),
-        Column("ownership", "category", True, "Ownership type.", "private", allowed=OWNERSHIP, nullable=True),
-        Column("funding_stage", "category", True, "Latest funding stage.", "series_b", allowed=FUNDING_STAGES, nullable=True),
+        Column("country", "string", False, "ISO 3166-1 alpha-2 country code.", "DE", nullable=True),
+        Column("region", "category", False, "Sales region.", "emea", allowed=REGIONS, nullable=True),
+        Column("founded_year", "int", False, "Year the company was founded.", "2009", nullable=True, min_value=1600),
+        Column("ownership", "category", False, "Ownership type.", "private", allowed=OWNERSHIP, nullable=True),
+        Column("funding_stage", "category", False, "Latest funding stage.", "series_b", allowed=FUNDING_STAGES, nullable=True),
     ),
 )
 
@@ -194,7 +203,7 @@ LEADS = TableSpec(
         Column("lead_id", "id", True, "Unique identifier of the lead.", "L0004567"),
         Column("account_id", "id", True, "Company of the lead.", "A000123"),
         Column("created_at", "datetime", True, "When the lead was created.", "2024-02-01T12:00:00"),
-        Column("source", "category", True, "Acquisition channel.", "paid_search", nullable=True),
+        Column("source", "category", False, "Acquisition channel.", "paid_search", nullable=True),
         Column("job_title", "string", False, "Job title as entered.", "VP Sales Operations", nullable=True),
         Column("buying_role", "category", False, "Role in the buying committee.", "decider", allowed=BUYING_ROLES, nullable=True),
     ),
@@ -213,7 +222,7 @@ OPPORTUNITIES = TableSpec(
         Column("created_at", "datetime", True, "When the opportunity was opened.", "2024-03-20"),
         Column("closed_at", "datetime", False, "When it was won or lost; empty while open.", "2024-06-02", nullable=True),
         Column("stage", "category", True, "Current stage.", "won", allowed=OPPORTUNITY_STAGES),
-        Column("amount", "float", True, "Deal value (first-year contract value).", "42000", nonnegative=True,
+        Column("amount", "float", False, "Deal value (first-year contract value).", "42000", nonnegative=True,
                nullable=True, max_value=MAX_AMOUNT),
     ),
 )

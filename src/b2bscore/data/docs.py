@@ -29,8 +29,6 @@ def _table_section(spec: TableSpec) -> str:
 
 def _column_row(col: Column) -> str:
     required = "required" if col.required else "optional"
-    if col.required and col.nullable:
-        required += " (may be empty)"
     meaning = col.description
     rules = []
     if col.allowed:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from b2bscore.data.dataset import Dataset
-from b2bscore.errors import DataError
-from b2bscore.features import behaviour, firmographic, fit, intent, lead, purchase, technographic
+from b2bscore.errors import ConfigError, DataError
+from b2bscore.features import behaviour, custom_build, firmographic, fit, intent, lead, purchase, technographic
 from b2bscore.features._queries import Queries
 from b2bscore.features.config import FeatureConfig
 from b2bscore.features.specs import FeatureSpec
@@ -19,7 +20,20 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {"account": ("account_id",), "lead": (
 
 
 def feature_specs(config: FeatureConfig = FeatureConfig(), entity: Entity = "account") -> list[FeatureSpec]:
-    """Every feature ``build_features`` returns for ``entity``, in output order."""
+    """Every feature ``build_features`` returns for ``entity``, in output order; those named in
+    ``config.excluded`` are built but are not model inputs."""
+    specs = _declared(config, entity)
+    excluded = set(config.excluded)
+    if excluded:
+        unknown = sorted(excluded - {s.name for s in (specs if entity == "lead" else _declared(config, "lead"))})
+        if unknown:
+            raise ConfigError(f"The feature configuration's 'excluded' names {', '.join(unknown)}, which build_features "
+                              "does not build; list feature names as build_features returns them "
+                              "(e.g. custom_partner_code).")
+    return [dataclasses.replace(s, model_input=False) if s.name in excluded else s for s in specs]
+
+
+def _declared(config: FeatureConfig, entity: Entity) -> list[FeatureSpec]:
     specs = (
         firmographic.SPECS
         + technographic.technographic_specs()
@@ -27,8 +41,10 @@ def feature_specs(config: FeatureConfig = FeatureConfig(), entity: Entity = "acc
         + purchase.purchase_specs(config)
         + intent.intent_specs(config)
         + fit.SPECS
+        + custom_build.column_specs(config, "accounts")
+        + custom_build.activity_specs(config)
     )
-    return specs + lead.SPECS if entity == "lead" else specs
+    return specs + lead.SPECS + custom_build.column_specs(config, "leads") if entity == "lead" else specs
 
 
 def build_features(
@@ -60,17 +76,21 @@ def build_features(
     firm = firmographic.firmographic_features(data.accounts, queries)
     tech = technographic.technographic_features(data.table_or_empty("technographics"), queries, config.tech)
     leads_table = data.table_or_empty("leads")
+    activities = data.table_or_empty("activities")
     parts = [
         firm,
         tech,
-        behaviour.behaviour_features(data.table_or_empty("activities"), leads_table, queries, config),
+        behaviour.behaviour_features(activities, leads_table, queries, config),
         purchase.purchase_features(data.table_or_empty("revenue"), data.table_or_empty("opportunities"), leads_table, queries, config),
         intent.intent_features(data.table_or_empty("intent"), queries, config),
         fit.fit_features(_icp_inputs(data.accounts, rows, firm, tech), config.icp),
+        custom_build.column_features(data.accounts, rows, queries.as_of, config, "accounts"),
+        custom_build.activity_features(activities, queries, config),
     ]
     if entity == "lead":
         lead_rows = _unique_index(leads_table["lead_id"], "leads", "lead_id").get_indexer(frame["lead_id"])
-        parts.append(lead.lead_features(leads_table, lead_rows, queries.as_of, data.table_or_empty("activities")))
+        parts.append(lead.lead_features(leads_table, lead_rows, queries.as_of, activities))
+        parts.append(custom_build.column_features(leads_table, lead_rows, queries.as_of, config, "leads"))
     keys = frame[[*KEY_COLUMNS[entity], "as_of"]].reset_index(drop=True)
     return pd.concat([keys, *parts], axis=1)
 
@@ -92,14 +112,14 @@ def _resolve_entities(data: Dataset, entities: pd.DataFrame | None, as_of, entit
         source = data.accounts if entity == "account" else data.leads
         entities = source[[key]]
         if entity == "lead":
-            entities = entities[data.leads["created_at"] <= _timestamp(as_of)]
+            entities = entities[data.leads["created_at"] <= as_timestamp(as_of)]
     if key not in entities.columns:
         raise DataError(f"entities frame has no {key!r} column (columns: {', '.join(map(str, entities.columns))})")
     frame = pd.DataFrame({key: entities[key].to_numpy(dtype=object)})
     if "as_of" in entities.columns:
         frame["as_of"] = _as_of_column(entities["as_of"])
     elif as_of is not None:
-        frame["as_of"] = _timestamp(as_of)
+        frame["as_of"] = as_timestamp(as_of)
     else:
         raise DataError("build_features needs an as-of time: pass as_of or give the entities frame an 'as_of' column")
     frame["as_of"] = frame["as_of"].astype("datetime64[ns]")
@@ -116,7 +136,8 @@ def _resolve_entities(data: Dataset, entities: pd.DataFrame | None, as_of, entit
     return frame
 
 
-def _timestamp(value) -> pd.Timestamp:
+def as_timestamp(value) -> pd.Timestamp:
+    """``value`` as a timezone-naive UTC timestamp; a :class:`DataError` when it is not a time or is missing."""
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

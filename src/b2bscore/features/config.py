@@ -5,13 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from b2bscore.config_io import load_model_file
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, giving fields that an older release did not have their defaults (registered models pickle
+        their feature configuration)."""
+        values = dict(state.get("__dict__", {}))
+        for name, field in type(self).model_fields.items():
+            if name not in values:
+                values[name] = field.get_default(call_default_factory=True)
+        super().__setstate__({**state, "__dict__": values})
 
 
 class IcpRule(_Frozen):
@@ -84,6 +93,53 @@ class TechConfig(_Frozen):
     modern_stack_min: int = Field(default=2, ge=1, description="Modern technologies needed to count as a modern stack.")
 
 
+CUSTOM_TABLES = ("accounts", "leads")
+
+
+class CustomColumn(_Frozen):
+    """One of the customer's own columns, resolved from the training data into a feature.
+
+    ``kind``: ``number`` (used as is), ``date`` (its age in days at the as-of time) or ``category`` (values
+    outside ``categories`` become 'other'). ``feature`` is the feature's name, unique among all features.
+    """
+
+    table: Literal["accounts", "leads"]
+    column: str
+    kind: Literal["number", "category", "date"]
+    feature: str
+    categories: tuple[str, ...] = ()
+
+
+class CustomFeatures(_Frozen):
+    """The customer's own fields as features: user settings, then what ``resolve_custom_features`` found.
+
+    ``include`` / ``exclude`` name extra columns as ``table.column`` (``accounts.partner_code``,
+    ``leads.landing_page_id``); an empty ``include`` means every extra column. ``columns``, ``topics`` and
+    ``activity_value`` are the resolved declaration: set by ``resolve_custom_features``, not by hand.
+    """
+
+    enabled: bool = True
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_count: int = Field(default=3, ge=1, description="Values seen fewer times in training are grouped as 'other' "
+                           "(a model target-encodes a column of many values, shrinking rare ones toward the mean).")
+    max_categories: int = Field(default=1000, ge=1, description="Most frequent values kept per text column.")
+    max_topics: int = Field(default=10, ge=0, description="Most frequent activity topics counted as features.")
+    columns: tuple[CustomColumn, ...] = ()
+    topics: tuple[str, ...] = ()
+    activity_value: bool = Field(default=False, description="Whether activities.value is summed over 30/90 days.")
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _check_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            table, _, column = name.partition(".")
+            if table not in CUSTOM_TABLES or not column:
+                raise ValueError(f"{name!r} is not a column name written as table.column with table "
+                                 f"{' or '.join(CUSTOM_TABLES)} (e.g. accounts.partner_code)")
+        return names
+
+
 class FeatureConfig(_Frozen):
     """Everything that shapes the features; the same object is used in training and serving."""
 
@@ -95,6 +151,8 @@ class FeatureConfig(_Frozen):
     customer_lookback_days: int = Field(default=90, ge=1, description="Revenue within this many days makes a customer.")
     tech: TechConfig = TechConfig()
     icp: IcpConfig = DEFAULT_ICP
+    custom: CustomFeatures = CustomFeatures()
+    excluded: tuple[str, ...] = Field(default=(), description="Features built but not read by models (e.g. leaky).")
 
     @model_validator(mode="after")
     def _check_windows(self) -> FeatureConfig:

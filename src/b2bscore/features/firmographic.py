@@ -35,6 +35,7 @@ def band(values: np.ndarray, bands: tuple[tuple[float, str], ...]) -> np.ndarray
 
 
 def _category(series: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The value of each query's account; unknown (an empty cell or an absent optional column) is 'unknown'."""
     values = series.to_numpy(dtype=object)[rows]
     return np.where(pd.isna(values), UNKNOWN, values).astype(object)
 

@@ -7,6 +7,7 @@ import pandas as pd
 
 from b2bscore.errors import ConfigError
 from b2bscore.features.config import IcpConfig, IcpRule
+from b2bscore.features.firmographic import UNKNOWN
 from b2bscore.features.specs import FeatureSpec, check_schema
 
 SPECS = [
@@ -18,7 +19,8 @@ SPECS = [
 
 
 def rule_matches(rule: IcpRule, inputs: pd.DataFrame) -> np.ndarray:
-    """Boolean mask of the rows of ``inputs`` on which ``rule`` holds (missing values never match)."""
+    """Boolean mask of the rows of ``inputs`` on which ``rule`` holds (missing values never match; firmographic
+    features write them as 'unknown', which ``not_in`` skips too)."""
     if rule.feature not in inputs.columns:
         raise ConfigError(
             f"ICP rule {rule.name!r} reads unknown feature {rule.feature!r}; "
@@ -30,7 +32,8 @@ def rule_matches(rule: IcpRule, inputs: pd.DataFrame) -> np.ndarray:
         if numeric:
             raise ConfigError(f"ICP rule {rule.name!r}: op {rule.op!r} needs a category feature, {rule.feature!r} is numeric; use 'between'")
         inside = values.isin(rule.values).to_numpy()
-        return inside if rule.op == "in" else ~inside & values.notna().to_numpy()
+        known = (values.notna() & values.ne(UNKNOWN)).to_numpy(dtype=bool)
+        return inside if rule.op == "in" else ~inside & known
     if rule.op == "between":
         if not numeric:
             raise ConfigError(f"ICP rule {rule.name!r}: op 'between' needs a numeric feature, {rule.feature!r} is not")

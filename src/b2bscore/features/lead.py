@@ -13,6 +13,7 @@ SPECS = [
     FeatureSpec("lead_source", "lead", "category", "Channel the lead came from"),
     FeatureSpec("lead_buying_role", "lead", "category", "Role of the lead in the buying committee"),
     FeatureSpec("lead_seniority", "lead", "category", "Seniority of the lead's job title"),
+    FeatureSpec("lead_function", "lead", "category", "Job function of the lead (from the job title)"),
     FeatureSpec("lead_age_days", "lead", "float", "Days since the lead was created"),
     FeatureSpec("lead_activities_30d", "lead", "float", "The lead's own engagement events in the last 30 days"),
     FeatureSpec("lead_activities_total", "lead", "float", "The lead's own engagement events so far"),
@@ -27,16 +28,42 @@ SENIORITY_PATTERNS = (
 )
 
 
-def seniority(job_title: pd.Series) -> np.ndarray:
-    """Seniority level of each job title; 'individual' when nothing matches, 'unknown' when missing."""
+# Checked in order: a functional word beats a general one ("VP Sales Operations" is sales, "CFO" finance, and
+# "Account Executive" sales); general management comes last.
+FUNCTION_PATTERNS = (
+    ("sales", r"\b(?:sales|account executive|account manager|business development|bdr|sdr|cro|chief revenue officer"
+              r"|revenue|customer success|partnerships?)\b"),
+    ("marketing", r"\b(?:marketing|cmo|brand|demand generation|demand gen|growth|communications|content|seo)\b"),
+    ("finance", r"\b(?:cfo|finance|financial|accounting|accountant|controller|treasurer|treasury|fp&a)\b"),
+    ("hr", r"\b(?:hr|human resources|people|talent|recruiter|recruiting|recruitment|chro)\b"),
+    ("it_engineering", r"\b(?:cto|cio|ciso|it|information|technology|technical|engineer|engineering|developer"
+                       r"|software|devops|data|architect|security|infrastructure|systems|r&d)\b"),
+    ("operations", r"\b(?:coo|operations|operating|ops|supply chain|logistics|procurement|purchasing)\b"),
+    ("executive", r"\b(?:ceo|chief executive|(?<!vice )president|founder|owner|managing director|general manager"
+                  r"|partner)\b"),
+)
+
+
+def _first_match(job_title: pd.Series, patterns: tuple[tuple[str, str], ...], default: str) -> np.ndarray:
+    """The label of the first pattern each lower-cased title matches; ``default`` when none, 'unknown' when missing."""
     titles = job_title.astype("string").str.lower()
-    out = np.where(titles.isna(), UNKNOWN, "individual").astype(object)
+    out = np.where(titles.isna(), UNKNOWN, default).astype(object)
     decided = titles.isna().to_numpy()
-    for level, pattern in SENIORITY_PATTERNS:
+    for label, pattern in patterns:
         hit = titles.str.contains(pattern, regex=True).fillna(False).to_numpy(dtype=bool) & ~decided
-        out[hit] = level
+        out[hit] = label
         decided |= hit
     return out
+
+
+def seniority(job_title: pd.Series) -> np.ndarray:
+    """Seniority level of each job title; 'individual' when nothing matches, 'unknown' when missing."""
+    return _first_match(job_title, SENIORITY_PATTERNS, "individual")
+
+
+def job_function(job_title: pd.Series) -> np.ndarray:
+    """Job function of each title (``FUNCTION_PATTERNS``); 'other' when nothing matches, 'unknown' when empty."""
+    return _first_match(job_title.astype("string").str.strip().replace("", pd.NA), FUNCTION_PATTERNS, "other")
 
 
 def lead_features(leads: pd.DataFrame, lead_rows: np.ndarray, as_of: np.ndarray, activities: pd.DataFrame) -> pd.DataFrame:
@@ -51,6 +78,7 @@ def lead_features(leads: pd.DataFrame, lead_rows: np.ndarray, as_of: np.ndarray,
         "lead_source": chosen["source"].fillna(UNKNOWN).to_numpy(dtype=object),
         "lead_buying_role": chosen["buying_role"].fillna(UNKNOWN).to_numpy(dtype=object),
         "lead_seniority": seniority(chosen["job_title"]),
+        "lead_function": job_function(chosen["job_title"]),
         "lead_age_days": days_between(q_seconds, to_seconds(chosen["created_at"])),
         "lead_activities_30d": recent.counts,
         "lead_activities_total": everything.counts,

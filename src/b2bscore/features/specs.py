@@ -10,7 +10,7 @@ import pandas as pd
 
 from b2bscore.errors import B2BScoreError
 
-Family = Literal["firmographic", "technographic", "behavioural", "intent", "fit", "lead"]
+Family = Literal["firmographic", "technographic", "behavioural", "intent", "fit", "lead", "custom"]
 Dtype = Literal["float", "int", "bool", "category", "string"]
 
 _NUMPY_DTYPES: dict[str, object] = {"float": np.float64, "int": np.int64, "bool": np.bool_}

@@ -21,7 +21,7 @@ from b2bscore.features import build_features
 from b2bscore.features.firmographic import SIZE_BANDS, band
 from b2bscore.model.estimator import ScoringModel
 from b2bscore.model.registry import ABANDONED, PENDING, REGISTRATION, abandoned_alias_target, settle_abandoned
-from b2bscore.model.scoring import score_features
+from b2bscore.model.scoring import FeatureCache, score_features
 from b2bscore.model.tasks import MODEL_NAMES, TASK_NAMES
 
 log = logging.getLogger(__name__)
@@ -108,11 +108,12 @@ def account_scores(data: Dataset, as_of: pd.Timestamp, champions: dict[str, Cham
     account_models = [c for t, c in champions.items() if t in ("churn", "cltv")]
     features = None
     if account_models:
-        features = build_features(data, as_of=as_of, entity="account", config=account_models[0].model.feature_config)
+        built = FeatureCache(data, as_of=as_of, entity="account")
+        features = built.features(account_models[0].model.feature_config)
         customers = features["is_customer"].to_numpy(dtype=bool)
         for champion in account_models:
             column = "p_churn" if champion.task == "churn" else "cltv_pred"
-            scores = score_features(champion.model, features)
+            scores = score_features(champion.model, built.features(champion.model.feature_config))
             values = scores["probability" if champion.task == "churn" else "value"].to_numpy()
             frame[column] = np.where(customers, values, np.nan)
     if "conversion" in champions and data.leads is not None and len(data.leads):

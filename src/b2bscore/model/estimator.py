@@ -6,6 +6,7 @@ registered MLflow model (see ``b2bscore.model.pyfunc``) is self-sufficient.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import get_args
 
@@ -16,8 +17,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, TargetEncoder
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -25,6 +27,11 @@ from b2bscore.errors import ConfigError
 from b2bscore.features import FeatureConfig, feature_specs
 from b2bscore.model.settings import Calibration, LightGBMConfig
 from b2bscore.model.tasks import Entity, Kind
+
+TARGET_ENCODED_FROM = 32
+"""A categorical input with more training categories than this (a customer's 500-value partner code) is target
+encoded: each category becomes its smoothed label mean, cross-fitted on the training rows (scikit-learn's
+``TargetEncoder``), so that rare categories shrink toward the overall rate instead of being memorised."""
 
 GRADES = ("A", "B", "C", "D")
 GRADE_SHARES = (0.10, 0.20, 0.30)  # A: top 10% of the validation period, B: next 20%, C: next 30%, D: the rest
@@ -82,10 +89,16 @@ class ScoringModel(BaseEstimator):
     only when ``task="classification"``.
 
     Learned: ``inputs_`` (the declared inputs, numeric and categorical), ``categories_`` (each categorical input's
-    categories in the training rows), ``booster_`` and ``best_iteration_`` (the LightGBM trees, cut where early
+    categories in the training rows), ``target_encoders_`` (the categorical inputs of more than
+    ``TARGET_ENCODED_FROM`` categories, each with its fitted ``TargetEncoder``), ``booster_`` and ``best_iteration_`` (the LightGBM trees, cut where early
     stopping found the best validation score), ``calibrator_`` (classification: maps the booster's probability to a
     calibrated one; None for regression), ``grade_cuts_`` (classification: the A/B/C score cut-offs) and, derived
     from ``inputs_``, ``feature_names_in_`` and ``n_features_in_``.
+
+    The trees alone are one candidate. :meth:`with_candidate` makes the model a blend of the trees with a baseline
+    fitted on the same rows (``baseline_``, weighted ``1 - blend_weight_``; ``blend_weight_ = 0`` is the baseline
+    alone), recalibrated on the validation period: the training job registers whichever candidate ranks the
+    validation period best (``b2bscore.training.candidates``). ``candidate_`` names it.
     """
 
     def __init__(self, *, task: Kind, entity: Entity, feature_config: FeatureConfig, lgbm: LightGBMConfig,
@@ -119,7 +132,9 @@ class ScoringModel(BaseEstimator):
         X_valid, y_valid = eval_set
         self.inputs_ = ModelInputs.declared(self.feature_config, self.entity)
         self.categories_ = self.inputs_.categories(X)
-        x_train, x_valid = self._matrix(X), self._matrix(X_valid)
+        self.target_encoders_ = {}
+        x_train = self._fit_target_encoders(X, y)
+        x_valid = self._matrix(X_valid)
         objective = {"classification": "binary", "regression": "tweedie"}[self.task]
         params = {
             "objective": objective, "num_leaves": self.lgbm.num_leaves, "max_depth": self.lgbm.max_depth,
@@ -129,7 +144,7 @@ class ScoringModel(BaseEstimator):
             "seed": self.lgbm.seed, "deterministic": True, "verbosity": -1,
         }
         names = list(self.inputs_.names)
-        categorical = list(self.inputs_.categorical)
+        categorical = [name for name in self.inputs_.categorical if name not in self.target_encoders_]
         train_set = lgb.Dataset(x_train, label=y, feature_name=names, categorical_feature=categorical, free_raw_data=True)
         valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
         self.booster_ = lgb.train(
@@ -151,7 +166,23 @@ class ScoringModel(BaseEstimator):
                                   f"choose one of: {', '.join(valid)}")
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        return self.inputs_.encode(X, self.categories_)
+        matrix = self.inputs_.encode(X, self.categories_)
+        for name, encoder in getattr(self, "target_encoders_", {}).items():
+            matrix[:, self.inputs_.names.index(name)] = encoder.transform(_category_column(X[name]))[:, 0]
+        return matrix
+
+    def _fit_target_encoders(self, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+        """The training matrix, with every many-valued categorical input target encoded out of fold (the encoder
+        kept for later rows is fitted on all training rows)."""
+        matrix = self.inputs_.encode(X, self.categories_)
+        for name in self.inputs_.categorical:
+            if len(self.categories_[name]) <= TARGET_ENCODED_FROM:
+                continue
+            encoder = TargetEncoder(target_type="binary" if self.task == "classification" else "continuous",
+                                    cv=KFold(5, shuffle=True, random_state=self.lgbm.seed))
+            matrix[:, self.inputs_.names.index(name)] = encoder.fit_transform(_category_column(X[name]), y)[:, 0]
+            self.target_encoders_[name] = encoder
+        return matrix
 
     def _raw(self, matrix: np.ndarray) -> np.ndarray:
         """The booster's output: the uncalibrated probability (classification) or the expected value (regression)."""
@@ -160,19 +191,51 @@ class ScoringModel(BaseEstimator):
     def _calibrated(self, raw: np.ndarray) -> np.ndarray:
         return self.calibrator_.predict_proba(raw.reshape(-1, 1))
 
+    # -- candidates -------------------------------------------------------------------
+    @property
+    def candidate(self) -> str:
+        """Which candidate the model is: 'lightgbm', 'baseline' or 'blend' (models before 0.3 are 'lightgbm')."""
+        return getattr(self, "candidate_", "lightgbm")
+
+    def raw_score(self, X: pd.DataFrame) -> np.ndarray:
+        """The uncalibrated score: probability (classification) or expected value (regression) of the candidate."""
+        check_is_fitted(self)
+        trees = self._raw(self._matrix(X))
+        baseline = getattr(self, "baseline_", None)
+        if baseline is None:
+            return trees
+        return combine_scores(self.task, trees, baseline_score(baseline, X), self.blend_weight_)
+
+    def with_candidate(self, name: str, baseline, weight: float, *,
+                       eval_set: tuple[pd.DataFrame, np.ndarray]) -> ScoringModel:
+        """A copy of this fitted model that scores ``weight`` x the trees + ``(1 - weight)`` x ``baseline`` (log-odds
+        for a classifier, values for a regressor), recalibrated and re-graded on ``eval_set`` (the validation period).
+        ``weight = 1`` (or no baseline) keeps the trees alone."""
+        check_is_fitted(self)
+        model = copy.copy(self)
+        model.candidate_ = name
+        model.baseline_ = None if baseline is None or weight >= 1 else baseline
+        model.blend_weight_ = 1.0 if model.baseline_ is None else float(weight)
+        if model.task == "classification":
+            X_valid, y_valid = eval_set
+            raw = model.raw_score(X_valid)
+            model.calibrator_ = _fit_calibrator(raw, y_valid, model.calibration)
+            model.grade_cuts_ = _grade_cuts(model._calibrated(raw)[:, 1])
+        return model
+
     # -- scoring ----------------------------------------------------------------------
     @available_if(_is_classifier)
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, one row per row of ``X``: columns (negative, positive)."""
         check_is_fitted(self)
-        return self._calibrated(self._raw(self._matrix(X)))
+        return self._calibrated(self.raw_score(X))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probability of the positive class (classification) or expected value (regression)."""
         check_is_fitted(self)
         if self.task == "classification":
             return self.predict_proba(X)[:, 1]
-        return self._raw(self._matrix(X))
+        return self.raw_score(X)
 
     def grade(self, probability: np.ndarray) -> np.ndarray:
         """A-D: A is the top 10% of the validation period's scores, then 20%, 30% and the rest."""
@@ -181,17 +244,64 @@ class ScoringModel(BaseEstimator):
         return np.asarray(GRADES, dtype=object)[position]
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Exact per-feature contributions (SHAP values of the trees, in raw-score units: log-odds for a classifier)
-        plus 'bias'; a row's contributions add up to its uncalibrated raw score."""
+        """Exact per-feature contributions plus 'bias'; a row's contributions add up to its uncalibrated raw score
+        (log-odds for a classifier, the log of the expected value for a regressor).
+
+        The trees' are their SHAP values (LightGBM's ``pred_contrib``), a linear baseline's its coefficients times
+        the distance from the training mean; a blend of a classifier weighs the two like its log-odds. A regressor's
+        blend ``V = w x trees + (1 - w) x run-rate`` gives the trees the share ``a = w x trees / V`` of their
+        contributions and the run-rate's input (``revenue_90d``) the rest, ``log V - a x log(trees)``."""
         check_is_fitted(self)
         values = self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_, pred_contrib=True)
+        baseline = getattr(self, "baseline_", None)
+        if baseline is not None:
+            values = self._blend_contributions(values, baseline, X)
         return pd.DataFrame(values, columns=[*self.inputs_.names, "bias"], index=X.index)
+
+    def _blend_contributions(self, trees: np.ndarray, baseline, X: pd.DataFrame) -> np.ndarray:
+        w = self.blend_weight_
+        if self.task == "classification":
+            return w * trees + (1 - w) * baseline.contributions(X)
+        tree_value = np.exp(trees.sum(axis=1))
+        value = np.maximum(combine_scores(self.task, tree_value, baseline_score(baseline, X), w), _TINY_VALUE)
+        share = w * tree_value / value
+        out = trees * share[:, None]
+        out[:, self.inputs_.names.index(baseline.column)] += np.log(value) - share * np.log(tree_value)
+        return out
 
     def feature_importance(self) -> pd.Series:
         """Total gain of each input over the trees used, largest first."""
         check_is_fitted(self)
         gain = self.booster_.feature_importance(importance_type="gain", iteration=self.best_iteration_)
         return pd.Series(gain, index=list(self.inputs_.names)).sort_values(ascending=False)
+
+
+def _category_column(values: pd.Series) -> np.ndarray:
+    """One categorical input as the one-column object array ``TargetEncoder`` reads (missing as NaN)."""
+    column = values.astype(object).to_numpy()
+    column[pd.isna(column)] = np.nan
+    return column.reshape(-1, 1)
+
+
+_TINY_VALUE = 1e-9  # a regressor's expected value is floored here before its log is taken (a run-rate can be 0)
+
+
+def baseline_score(baseline, X: pd.DataFrame) -> np.ndarray:
+    """A baseline's uncalibrated score: probability (classification) or value (regression)."""
+    return baseline.probability(X) if baseline.kind == "classification" else baseline.value(X)
+
+
+def combine_scores(task: str, trees: np.ndarray, baseline: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` x the trees' score + ``(1 - weight)`` x the baseline's: on log-odds for probabilities (so a blend
+    of calibrated-looking scores stays a probability), on values for a regressor."""
+    if weight >= 1:
+        return trees
+    if task == "classification":
+        if weight <= 0:
+            return baseline
+        margin = weight * _logit(trees) + (1 - weight) * _logit(baseline)
+        return 1.0 / (1.0 + np.exp(-margin))
+    return weight * trees + (1 - weight) * baseline
 
 
 # -- calibration ----------------------------------------------------------------------

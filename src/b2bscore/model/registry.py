@@ -103,6 +103,9 @@ class ModelSummary:
     champion_metrics: dict[str, float] | None
     last_move: AliasMove | None
     abandoned: int = 0  # versions whose registration was interrupted (not counted as challengers)
+    candidate: str | None = None  # what the champion is: lightgbm, baseline or blend (None: recorded before 0.3)
+    baseline_metrics: dict[str, float] | None = None  # its baseline's figures on the same periods (test_, valid_)
+    valid_metrics: dict[str, float] | None = None  # the champion's own on the validation period (before calibration)
 
 
 _last_stamp = [0]
@@ -316,17 +319,21 @@ def list_models(client: MlflowClient, *, audit_log: Path | None = None) -> list[
     out = []
     for model in sorted(client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'"), key=lambda m: m.name):
         champion = _alias_version(client, model.name, CHAMPION)
-        metrics = None
+        metrics = baseline = valid = candidate = None
         if champion is not None:
             tags = client.get_model_version(model.name, champion).tags
             metrics = {k.removeprefix("test_"): float(v) for k, v in tags.items()
                        if k.startswith("test_") and k.removeprefix("test_") in _SUMMARY_METRICS}
+            baseline = {k.removeprefix("baseline_"): float(v) for k, v in tags.items() if k.startswith("baseline_")}
+            valid = {k.removeprefix("chosen_valid_"): float(v) for k, v in tags.items() if k.startswith("chosen_valid_")}
+            candidate = tags.get("candidate")
         history = alias_history(client, model.name)
         versions = client.search_model_versions(f"name='{model.name}'")
         out.append(ModelSummary(
             name=model.name, champion=champion, challenger=_alias_version(client, model.name, CHALLENGER),
             versions=len(versions), champion_metrics=metrics, last_move=history[-1] if history else None,
             abandoned=sum(v.tags.get(REGISTRATION) == ABANDONED for v in versions),
+            candidate=candidate, baseline_metrics=baseline or None, valid_metrics=valid or None,
         ))
     return out
 

@@ -33,3 +33,24 @@ def score(model: ScoringModel, data: Dataset, entities: pd.DataFrame | None = No
     """Build the model's features for ``entities`` and score them; returns (scores, features)."""
     features = build_features(data, entities, as_of, entity=model.entity, config=model.feature_config)
     return score_features(model, features), features
+
+
+class FeatureCache:
+    """Features of the same entities for several models (churn and CLTV score the same accounts): built once per
+    distinct feature configuration. Each model may have resolved the customer's own columns on its own training
+    period; configurations that differ only in the features they keep out of the model (``excluded``) build the
+    same frame."""
+
+    def __init__(self, data: Dataset, entities: pd.DataFrame | None = None, as_of: pd.Timestamp | None = None, *,
+                 entity: str) -> None:
+        self.data, self.entities, self.as_of, self.entity = data, entities, as_of, entity
+        self._built: list[tuple[object, pd.DataFrame]] = []
+
+    def features(self, config) -> pd.DataFrame:
+        key = config.model_copy(update={"excluded": ()}) if "excluded" in type(config).model_fields else config
+        for known, frame in self._built:
+            if known == key:
+                return frame
+        frame = build_features(self.data, self.entities, self.as_of, entity=self.entity, config=config)
+        self._built.append((key, frame))
+        return frame

@@ -12,7 +12,7 @@ from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
 from b2bscore.model.champions import Champion
-from b2bscore.model.scoring import score_features
+from b2bscore.model.scoring import FeatureCache, score_features
 from b2bscore.serving.reasons import ReasonWriter
 
 LEAD_COLUMNS = ("lead_id", "account_id", "as_of", "probability", "score", "grade", "tier", "reasons_for",
@@ -54,12 +54,13 @@ def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset,
     models = [s for s in (churn, cltv) if s is not None]
     if not models:
         raise DataError("no churn or CLTV champion is registered yet: train them first (b2bscore train all --data DIR)")
-    features = build_features(data, entities, entity="account", config=models[0].champion.model.feature_config)
+    built = FeatureCache(data, entities, entity="account")
+    features = built.features(models[0].champion.model.feature_config)
     out = features[["account_id", "as_of"]].copy()
     customer = features["is_customer"].to_numpy(dtype=bool)
     out["is_customer"] = customer
     if churn is not None:
-        scored = churn.score(features, with_reasons=with_reasons)
+        scored = churn.score(built.features(churn.champion.model.feature_config), with_reasons=with_reasons)
         out["churn_probability"] = np.where(customer, scored["probability"], np.nan)
         out["churn_score"] = pd.Series(scored["score"].to_numpy(), index=out.index, dtype="Int64").where(customer)
         out["churn_grade"] = pd.Series(scored["grade"].to_numpy(), index=out.index, dtype=object).where(customer)
@@ -68,7 +69,7 @@ def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset,
             out["reasons_against"] = pd.Series(scored["reasons_against"].to_numpy(), index=out.index).where(customer, "[]")
         out["churn_model_version"] = churn.champion.version
     if cltv is not None:
-        scored = cltv.score(features, with_reasons=False)
+        scored = cltv.score(built.features(cltv.champion.model.feature_config), with_reasons=False)
         out["cltv_pred"] = np.where(customer, scored["value"], np.nan)
         out["cltv_model_version"] = cltv.champion.version
     return out[[c for c in ACCOUNT_COLUMNS if c in out]], features

@@ -28,8 +28,9 @@ class Reason:
         return {"feature": self.feature, "text": self.text, "effect": round(self.effect, 4)}
 
 
-def format_value(value: object) -> str:
-    """A value as a salesperson reads it: whole numbers without decimals, yes/no, 'none' for missing."""
+def format_value(value: object, *, verbatim: bool = False) -> str:
+    """A value as a salesperson reads it: whole numbers without decimals, yes/no, 'none' for missing; our own
+    categories with spaces for '_' ("paid search"), a customer's own values (``verbatim``) as they are ("lp_7f3a")."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "none"
     if isinstance(value, (bool, np.bool_)):
@@ -40,7 +41,7 @@ def format_value(value: object) -> str:
         if abs(value - round(value)) < 1e-9:
             return f"{int(round(value)):,}"
         return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
-    return str(value).replace("_", " ")
+    return str(value) if verbatim else str(value).replace("_", " ")
 
 
 class ReasonWriter:
@@ -50,11 +51,13 @@ class ReasonWriter:
         specs = {s.name: s for s in feature_specs(model.feature_config, model.entity)}
         self.names = list(model.feature_names_in_)
         self.descriptions = [specs[n].description if n in specs else n for n in self.names]
+        self.verbatim = [n in specs and specs[n].family == "custom" for n in self.names]
         self.top = top
 
     def _reason(self, row: pd.Series, j: int, effect: float) -> Reason:
         name = self.names[j]
-        return Reason(feature=name, text=f"{self.descriptions[j]}: {format_value(row[name])}", effect=float(effect))
+        value = format_value(row[name], verbatim=self.verbatim[j])
+        return Reason(feature=name, text=f"{self.descriptions[j]}: {value}", effect=float(effect))
 
     def explain(self, features: pd.DataFrame, contributions: pd.DataFrame) -> list[tuple[list[Reason], list[Reason]]]:
         """For each row, (reasons for, reasons against), strongest first, ``top`` of each at most; ``contributions``

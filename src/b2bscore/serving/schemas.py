@@ -1,11 +1,14 @@
 """Request and response models of the service, generated from the data contract (declared once).
 
 Each table's row becomes a pydantic model with the contract's types, descriptions, allowed values
-and bounds; ``extra="forbid"`` turns a misspelt field into a 4xx naming it. Category values are first
+and bounds; ``extra="forbid"`` turns a misspelt field into a 4xx naming it. A field the contract marks optional may be
+left out or null, its value then unknown (an account needs only its ``account_id``). Category values are first
 canonicalised by the loader's own function (``"Pricing Page View"`` -> ``pricing_page_view``), so a request
 accepts the spellings a data directory accepts; numbers are numbers (no ``true``, no ``"12"``; ``240.0`` employees is
 240, ``240.5`` is refused) and finite, within
-the contract's bounds; every event list has a cap. The service is stricter than the batch loader on one point:
+the contract's bounds; every event list has a cap. The account and each lead may carry the customer's own fields
+(columns of their CRM outside the contract) in ``custom``: name -> text, finite number or null, read as a data
+directory's extra column of that name. The service is stricter than the batch loader on one point:
 an unknown activity type is refused (a CRM integration sending one is almost always a mapping bug), where files
 count such events generically.
 """
@@ -13,7 +16,7 @@ count such events generically.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 from pydantic import (
     AfterValidator,
@@ -21,13 +24,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     create_model,
     model_validator,
 )
 
 from b2bscore.data.canonical import canonical_category
 from b2bscore.data.contract import TABLES, Column
-from b2bscore.records import RECORD_CAPS
+from b2bscore.records import CUSTOM, CUSTOM_CAPS, RECORD_CAPS, custom_fields_problem, custom_value_problem
 
 OTHER_ACTIVITY = "other"  # what a client sends for an event outside the known types (counted generically)
 _TYPES = {"id": str, "string": str, "category": str, "int": int, "float": float, "datetime": datetime}
@@ -86,14 +92,46 @@ def _field(column: Column, *, force_optional: bool = False):
 
 
 def _row_model(table: str, name: str, *, drop: tuple[str, ...] = ("account_id",),
-               optional: tuple[str, ...] = ()) -> type[BaseModel]:
+               optional: tuple[str, ...] = (), custom: bool = False) -> type[BaseModel]:
     columns = {c.name: _field(c, force_optional=c.name in optional) for c in TABLES[table].columns if c.name not in drop}
+    if custom:
+        columns[CUSTOM] = _custom_field(table)
     return create_model(name, __config__=ConfigDict(extra="forbid"), __doc__=TABLES[table].description, **columns)
 
 
-Account = create_model("Account", __config__=ConfigDict(extra="forbid"), __doc__=TABLES["accounts"].description,
-                       **{c.name: _field(c) for c in TABLES["accounts"].columns})
-Lead = _row_model("leads", "Lead", drop=(), optional=("account_id",))
+def _custom_value(value: object) -> object:
+    problem = custom_value_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+_CustomValue = Annotated[Optional[Union[Annotated[StrictStr, Field(max_length=CUSTOM_CAPS["text"])], StrictInt,
+                                        Annotated[StrictFloat, Field(allow_inf_nan=False)]]],
+                         BeforeValidator(_custom_value)]
+
+
+def _custom_field(table: str):
+    """The ``custom`` object of a row of ``table``: the customer's own fields, each checked on its own (an error
+    names it), then the object as a whole (the cap, names of contract fields)."""
+    def check(custom: Optional[dict]) -> Optional[dict]:
+        problem = custom_fields_problem(custom or {}, table)
+        if problem:
+            raise ValueError(f"{CUSTOM}{problem}")
+        return custom
+
+    annotation = Annotated[Optional[dict[Annotated[str, Field(min_length=1, max_length=CUSTOM_CAPS["name"])],
+                                         _CustomValue]], AfterValidator(check)]
+    return annotation, Field(
+        None, description=f"The customer's own fields of this {table[:-1]} (columns of your CRM outside the data "
+        "contract), by the column name your data files use: text, a number or null each, at most "
+        f"{CUSTOM_CAPS['fields']:,} fields of up to {CUSTOM_CAPS['text']:,} characters. The models read them as "
+        "that extra column of a data directory; a field left out is unknown.",
+        examples=[{"partner_code": "P042", "first_contact_date": "2021-03-04"}])
+
+
+Account = _row_model("accounts", "Account", drop=(), custom=True)
+Lead = _row_model("leads", "Lead", drop=(), optional=("account_id",), custom=True)
 Technology = _row_model("technographics", "Technology")
 Activity = _row_model("activities", "Activity")
 IntentSignal = _row_model("intent", "IntentSignal")

@@ -9,10 +9,11 @@ deals start customers, whose hidden health chain drives usage, support, expansio
 from __future__ import annotations
 
 from b2bscore.synth.config import DRIFT_KINDS, WorldConfig
+from b2bscore.synth.minimal import generate_minimal
 from b2bscore.synth.params import COMPETITOR_TECH, LEGACY_TECH, MODERN_TECH, SEGMENT_NAMES, TECH_GROUPS
 from b2bscore.synth.world import WorldSummary, generate_world
 
 __all__ = [
     "COMPETITOR_TECH", "DRIFT_KINDS", "LEGACY_TECH", "MODERN_TECH", "SEGMENT_NAMES", "TECH_GROUPS",
-    "WorldConfig", "WorldSummary", "generate_world",
+    "WorldConfig", "WorldSummary", "generate_minimal", "generate_world",
 ]

@@ -77,6 +77,30 @@ class PromotionConfig(_Frozen):
                                "model of a name always becomes champion).")
 
 
+class CandidatesConfig(_Frozen):
+    """The models a run fits and chooses from on the validation period (see ``b2bscore.training.candidates``)."""
+
+    include: tuple[Literal["lightgbm", "baseline", "blend"], ...] = Field(
+        default=("lightgbm", "baseline", "blend"), min_length=1,
+        description="Candidates fitted in every run: LightGBM, the baseline (logistic regression for classifiers, the "
+                    "revenue run-rate for CLTV), and blends of the two.")
+    confidence: float = Field(default=0.95, gt=0.5, lt=1, description="How sure a candidate must be to rank better "
+                              "than chance on the validation period (one-sided) to be registered.")
+
+
+class LeakageConfig(_Frozen):
+    """The single-feature leakage screen (classifiers): a feature that alone predicts the training labels almost
+    perfectly is left out of the model, named in a warning and in the run's tags (see ``b2bscore.training.leakage``)."""
+
+    enabled: bool = True
+    max_auc: float = Field(default=0.95, gt=0.5, le=1, description="A feature whose ROC AUC alone reaches this (or "
+                           "falls to 1 - this) is a leak.")
+    max_agreement: float = Field(default=0.99, gt=0.5, le=1, description="A feature with a value that agrees with the "
+                                 "label on this share of rows (balanced over the two classes) is a leak.")
+    allow: tuple[str, ...] = Field(default=(), description="Features known before the outcome that the screen must "
+                                   "not exclude, by feature name (e.g. custom_partner_code).")
+
+
 class TrainConfig(_Frozen):
     features: FeatureConfig = FeatureConfig()
     split: SplitConfig = SplitConfig()
@@ -86,6 +110,8 @@ class TrainConfig(_Frozen):
     cltv: CltvConfig = CltvConfig()
     calibration: Calibration = "isotonic"
     promotion: PromotionConfig = PromotionConfig()
+    candidates: CandidatesConfig = CandidatesConfig()
+    leakage: LeakageConfig = LeakageConfig()
     segment_columns: tuple[str, ...] = ("industry", "size_band", "region")
     history_days: int = Field(default=90, ge=0, description="History required before the first snapshot date.")
     baseline_max_rows: int = Field(default=200_000, ge=1000, description="Training rows the logistic baseline sees at most.")

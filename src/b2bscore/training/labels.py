@@ -23,6 +23,8 @@ class LabelSet:
     rows: pd.DataFrame
     censored: int
     data_end: pd.Timestamp
+    uncovered: int = 0  # rows left out because outcomes were not yet recorded at their as-of time
+    covered_from: pd.Timestamp | None = None  # when the data start recording outcomes (conversion: the first win)
 
     @property
     def positives(self) -> int:
@@ -30,7 +32,12 @@ class LabelSet:
 
 
 def conversion_labels(data: Dataset, config: ConversionConfig, *, end: pd.Timestamp | None = None) -> LabelSet:
-    """One row per lead, as of its creation: 1 if it reaches a won opportunity within the horizon."""
+    """One row per lead, as of its creation: 1 if it reaches a won opportunity within the horizon.
+
+    Outcomes count from the first recorded win on: a lead whose whole outcome window closed before it could not have
+    been labelled positive, whatever happened -- a CRM that started recording deals long after its first leads would
+    otherwise label every earlier lead negative. Such leads are left out (``uncovered``).
+    """
     data.require("leads", "opportunities", purpose="the conversion model")
     end = data.end if end is None else end
     horizon = pd.Timedelta(days=config.horizon_days)
@@ -45,7 +52,11 @@ def conversion_labels(data: Dataset, config: ConversionConfig, *, end: pd.Timest
     labelled = leads.assign(label=leads["lead_id"].isin(in_window["lead_id"]).astype(np.int64),
                             label_end=leads["as_of"] + horizon)
     closed = labelled["label_end"] <= end
-    return LabelSet(rows=labelled[closed].reset_index(drop=True), censored=int((~closed).sum()), data_end=end)
+    covered_from = won["closed_at"].min()
+    covered = ~(labelled["label_end"] < covered_from) if pd.notna(covered_from) else pd.Series(True, index=labelled.index)
+    keep = closed & covered
+    return LabelSet(rows=labelled[keep].reset_index(drop=True), censored=int((~closed).sum()), data_end=end,
+                    uncovered=int((closed & ~covered).sum()), covered_from=covered_from if pd.notna(covered_from) else None)
 
 
 def snapshot_dates(start: pd.Timestamp, end: pd.Timestamp, *, every_months: int, reach_days: int) -> pd.DatetimeIndex:

@@ -14,14 +14,16 @@ import pandas as pd
 from b2bscore import __version__
 from b2bscore.data.dataset import Dataset, frame_digest
 from b2bscore.errors import DataError
-from b2bscore.features import build_features
+from b2bscore.features import build_features, resolve_custom_features
 from b2bscore.home import Progress, ProjectHome, no_progress
-from b2bscore.model.estimator import ScoringModel
+from b2bscore.model.baseline import LogisticBaseline, RunRateBaseline
+from b2bscore.model.estimator import ModelInputs, ScoringModel, baseline_score
 from b2bscore.model.pyfunc import REFERENCE_ARTIFACT, log_scoring_model
 from b2bscore.model.registry import PromotionDecision, PromotionPolicy, register_and_decide
 from b2bscore.model.tasks import TASKS, Task, TaskName
 from b2bscore.model.tracking import activate, ensure_experiment, owner_tags, resolve_tracking, settle_abandoned_runs
-from b2bscore.training import baseline, plots
+from b2bscore.training import plots
+from b2bscore.training.candidates import choose_candidate
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.evaluate import (
     classification_metrics,
@@ -31,6 +33,7 @@ from b2bscore.training.evaluate import (
     reliability_curve,
 )
 from b2bscore.training.labels import LabelSet
+from b2bscore.training.leakage import LeakyFeature, screen_leaky_features
 from b2bscore.training.splits import OutOfTimeSplit, split_out_of_time
 from b2bscore.training.tasks import horizon_days, label_rows, primary_metric, truth_frame
 
@@ -42,35 +45,43 @@ class TrainResult:
     metrics: dict[str, float]
     split: dict[str, object]
     decision: PromotionDecision
+    candidate: str = "lightgbm"  # which candidate was registered: lightgbm, baseline or blend
+    candidate_reason: str = ""
+    notes: tuple[str, ...] = ()  # what the user should know about this run (rows left out)
+    warnings: tuple[str, ...] = ()  # what may be wrong with the data (features excluded as leaks)
 
 
-def _check_labels(spec: Task, rows: pd.DataFrame, split: OutOfTimeSplit, config: TrainConfig) -> None:
-    if spec.kind == "classification":
-        needed = getattr(config, spec.name).min_positives
-        for part in ("train", "valid", "test"):
-            labels = rows["label"].to_numpy()[getattr(split, part)]
-            positives = int(labels.sum())
-            if positives < needed or positives == len(labels):
-                raise DataError(
-                    f"{spec.name}: the {part} period has {positives:,} positive and {len(labels) - positives:,} negative "
-                    f"labels; at least {needed} of each are needed (lower {spec.name}.min_positives in the config, "
-                    "or provide more history)"
-                )
-    elif len(rows) < config.cltv.min_rows:
-        raise DataError(f"cltv: only {len(rows):,} customer snapshots can be labelled; at least {config.cltv.min_rows} are needed")
+def _label_context(task: TaskName, labels: LabelSet, config: TrainConfig) -> str:
+    """What else shaped the labelled rows: rows still censored, rows before outcomes were recorded."""
+    spec = TASKS[task]
+    parts = []
+    if labels.uncovered:
+        parts.append(f"{labels.uncovered:,} {spec.entity}s whose outcome window closed before the first recorded win "
+                     f"({labels.covered_from:%Y-%m-%d}) were left out: outcomes seem to be recorded only from about then")
+    if labels.censored:
+        parts.append(f"{labels.censored:,} more recent ones are censored: their {horizon_days(task, config)}-day "
+                     f"outcome window ends after the data's last event ({labels.data_end:%Y-%m-%d})")
+    return (" (" + "; ".join(parts) + ")") if parts else ""
 
 
 def check_trainable(task: TaskName, data: Dataset, config: TrainConfig) -> tuple[LabelSet, OutOfTimeSplit]:
-    """Labels and out-of-time split of ``task``, or a DataError saying what is missing and how much is needed."""
+    """Labels and out-of-time split of ``task``, or a DataError saying what is missing, why, and what helps."""
     spec = TASKS[task]
     data.require(*spec.tables, purpose=f"the {task} model")
     labels = label_rows(spec, data, config)
     if labels.rows.empty:
-        raise DataError(f"{task}: no row can be labelled: every {spec.entity}'s {horizon_days(task, config)}-day outcome window "
-                        f"ends after the data's last event ({labels.data_end.date()}); {labels.censored:,} were censored. "
-                        "Provide a longer history or shorten the horizon in the config.")
-    split = split_out_of_time(labels.rows, config.split)
-    _check_labels(spec, labels.rows, split, config)
+        raise DataError(f"{task}: no row can be labelled: every {spec.entity}'s {horizon_days(task, config)}-day outcome "
+                        f"window ends after the data's last event ({labels.data_end.date()}) or starts before outcomes "
+                        f"are recorded{_label_context(task, labels, config)}. Provide a longer history or shorten the "
+                        "horizon in the config.")
+    if spec.kind == "regression" and len(labels.rows) < config.cltv.min_rows:
+        raise DataError(f"cltv: only {len(labels.rows):,} customer snapshots can be labelled; at least "
+                        f"{config.cltv.min_rows} are needed{_label_context(task, labels, config)}")
+    need = getattr(config, task).min_positives if spec.kind == "classification" else None
+    try:
+        split = split_out_of_time(labels.rows, config.split, min_positives=need, what=f"labelled {spec.entity} rows")
+    except DataError as error:
+        raise DataError(f"{task}: {error}{_label_context(task, labels, config)}") from None
     return labels, split
 
 
@@ -92,9 +103,30 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
     rows = labels.rows
 
     progress("features", 0.15)
+    # the customer's own columns and activity topics, as found in the training period (before validation starts)
+    config = config.model_copy(update={"features": resolve_custom_features(data, config.features, split.valid_start)})
     features = build_features(data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config.features)
     return fit_and_register(task, data, labels, split, features, config=config, home=home, truth_dir=truth_dir,
                             progress=progress)
+
+
+def _exclude_leaky_features(spec: Task, config: TrainConfig, train: pd.DataFrame,
+                            y: np.ndarray) -> tuple[TrainConfig, list[LeakyFeature]]:
+    """The configuration with the features that alone give the training labels away excluded from the model's
+    inputs (still built, so reasons and monitoring see them), and those features. Classifiers only: the screen
+    judges 0/1 labels."""
+    settings = config.leakage
+    if spec.kind != "classification" or not settings.enabled:
+        return config, []
+    inputs = ModelInputs.declared(config.features, spec.entity)
+    screened = [n for n in inputs.names if n not in settings.allow]
+    leaky = screen_leaky_features(train, y, [n for n in inputs.numeric if n in screened],
+                                  [n for n in inputs.categorical if n in screened],
+                                  max_auc=settings.max_auc, max_agreement=settings.max_agreement)
+    if not leaky:
+        return config, []
+    features = config.features.model_copy(update={"excluded": (*config.features.excluded, *(f.name for f in leaky))})
+    return config.model_copy(update={"features": features}), leaky
 
 
 def _check_point_in_time(features: pd.DataFrame, rows: pd.DataFrame, key: str) -> None:
@@ -124,29 +156,46 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     frames = {name: features.iloc[idx].reset_index(drop=True) for name, idx in parts.items()}
     targets = {name: y[idx] for name, idx in parts.items()}
 
+    notes, warnings = [], []
+    config, excluded = _exclude_leaky_features(spec, config, frames["train"], targets["train"])
+    if excluded:
+        warnings.append(f"{len(excluded)} feature(s) were left out of the model because each alone predicts the label "
+                        "almost perfectly on the training period, as fields filled in after the outcome do (a status, "
+                        "a stage, a close reason): " + " ".join(f.sentence for f in excluded) + " If one is known "
+                        "before the outcome, list it under leakage.allow in the training configuration.")
+    if labels.uncovered:
+        notes.append(f"{labels.uncovered:,} {spec.entity}s whose outcome window closed before the first recorded win "
+                     f"({labels.covered_from:%Y-%m-%d}) were left out rather than labelled negative: outcomes seem "
+                     "to be recorded only from about then")
     progress("fit", 0.4)
-    model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm_for(task),
+    trees = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm_for(task),
                          calibration=config.calibration).fit(frames["train"], targets["train"],
                                                               eval_set=(frames["valid"], targets["valid"]))
-    test_pred = model.predict(frames["test"])
-    progress("baseline", 0.6)
+    progress("baseline", 0.55)
     if spec.kind == "classification":
-        base = baseline.fit_logistic_baseline(model.inputs_, frames["train"], targets["train"],
-                                              max_rows=config.baseline_max_rows, seed=config.lightgbm.seed)
-        base_pred = baseline.predict_logistic_baseline(base, model.inputs_, frames["test"])
+        base = LogisticBaseline(trees.inputs_).fit(frames["train"], targets["train"], max_rows=config.baseline_max_rows,
+                                                   seed=config.lightgbm.seed)
     else:
-        base_pred = baseline.run_rate_baseline(frames["test"], horizon_days(task, config))
+        base = RunRateBaseline(horizon_days(task, config))
+    primary = primary_metric(task, config)
+    choice = choose_candidate(task, trees, base, frames["valid"], targets["valid"], metric=primary,
+                              config=config.candidates)
+    model = trees.with_candidate(choice.chosen.name, base, choice.chosen.weight,
+                                 eval_set=(frames["valid"], targets["valid"]))
+    test_pred = model.predict(frames["test"])
+    base_pred = baseline_score(base, frames["test"])
 
     progress("evaluate", 0.7)
     metrics = {
         **_prefixed("test", _evaluate(spec, targets["test"], test_pred)),
         **_prefixed("valid", _evaluate(spec, targets["valid"], model.predict(frames["valid"]))),
         **_prefixed("baseline_test", _evaluate(spec, targets["test"], base_pred)),
+        **_prefixed("baseline_valid", _evaluate(spec, targets["valid"], baseline_score(base, frames["valid"]))),
+        **choice.metrics(),
     }
     test_rows = rows.iloc[split.test].reset_index(drop=True)
     oracle = _oracle_metrics(spec, config, truth_dir, test_rows, test_pred)
     metrics.update(oracle)
-    primary = primary_metric(task, config)
     metrics[f"lift_over_baseline_{primary}"] = metrics.get(f"test_{primary}", np.nan) - metrics.get(f"baseline_test_{primary}", np.nan)
 
     progress("log", 0.8)
@@ -157,6 +206,9 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     settle_abandoned_runs(client)  # runs of killed jobs left RUNNING are marked FAILED
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{task}-lightgbm", tags=owner_tags()) as run:
         _log_run(spec, config, data, labels, split, model, frames, targets, test_pred, features, rows, metrics, test_digest)
+        mlflow.set_tags({"candidate": model.candidate, "candidate.reason": choice.reason(),
+                         "leakage.excluded": ", ".join(f.name for f in excluded) or "none",
+                         **{f"leakage.{f.name}": f.sentence[:5000] for f in excluded}})
         model_info = log_scoring_model(model, data, rows.iloc[split.test[:3]])
     progress("register", 0.95)
     override, note = _champion_on_test(client, task, test_digest, frames["test"], targets["test"], spec, primary,
@@ -168,10 +220,15 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
         policy=PromotionPolicy(metric=f"test_{primary}", margin=config.promotion.margin,
                                auto_promote=config.promotion.auto_promote),
         champion_metric_override=override, champion_note=note, audit_log=home.audit_log,
-        extra_tags={"fit_label_end": pd.Timestamp(fit_label_end).isoformat(), "test_start": split.test_start.isoformat()},
+        extra_tags={"fit_label_end": pd.Timestamp(fit_label_end).isoformat(), "test_start": split.test_start.isoformat(),
+                    "candidate": model.candidate, "candidate.reason": choice.reason(),
+                    **{k: f"{metrics[k]:.6g}" for k in (f"baseline_test_{primary}", f"baseline_valid_{primary}",
+                                                        f"chosen_valid_{primary}") if k in metrics}},
     )
     progress("done", 1.0)
-    return TrainResult(task=task, run_id=run.info.run_id, metrics=metrics, split=split.describe(), decision=decision)
+    return TrainResult(task=task, run_id=run.info.run_id, metrics=metrics, split=split.describe(), decision=decision,
+                       candidate=model.candidate, candidate_reason=choice.reason(), notes=tuple(notes),
+                       warnings=tuple(warnings))
 
 
 def _oracle_metrics(spec: Task, config: TrainConfig, truth_dir: Path | None, test_rows: pd.DataFrame,
@@ -196,7 +253,8 @@ def _oracle_metrics(spec: Task, config: TrainConfig, truth_dir: Path | None, tes
 def _log_run(spec, config, data, labels, split, model, frames, targets, test_pred, features, rows, metrics, test_digest) -> None:
     mlflow.log_params({
         "task": spec.name, "entity": spec.entity, "horizon_days": horizon_days(spec.name, config),
-        "calibration": config.calibration, "best_iteration": model.best_iteration_,
+        "calibration": config.calibration, "best_iteration": model.best_iteration_, "candidate": model.candidate,
+        "blend_weight_lightgbm": getattr(model, "blend_weight_", 1.0),
         **{f"lgbm_{k}": v for k, v in config.lightgbm_for(spec.name).model_dump().items()},
         **{f"split_{k}": v for k, v in config.split.model_dump().items()},
     })
@@ -205,7 +263,8 @@ def _log_run(spec, config, data, labels, split, model, frames, targets, test_pre
     mlflow.set_tags({
         "b2bscore.version": __version__, "data.digest": data.digest(), "test_set.digest": test_digest,
         "data.end": str(labels.data_end), "as_of.min": str(rows["as_of"].min()), "as_of.max": str(rows["as_of"].max()),
-        "labels.censored": labels.censored, "features.count": len(model.inputs_.names),
+        "labels.censored": labels.censored, "labels.uncovered": labels.uncovered,
+        "labels.covered_from": str(labels.covered_from), "features.count": len(model.inputs_.names),
         **{f"split.{k}": v for k, v in split.describe().items()},
         **{f"label_mean.{k}": round(v, 6) for k, v in label_rate.items()},
     })

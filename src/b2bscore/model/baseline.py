@@ -1,0 +1,117 @@
+"""The baselines every run fits beside LightGBM, as parts a registered model can hold.
+
+A baseline is a candidate in its own right: when it (or a blend with LightGBM) ranks the validation period better,
+it is what the run registers (see ``b2bscore.training.candidates``). So each baseline gives, besides its score,
+exact per-input contributions that add up to it, for the reasons shown to sales.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+if TYPE_CHECKING:
+    from b2bscore.model.estimator import ModelInputs
+
+
+def _signed_log1p(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def logistic_pipeline(inputs: ModelInputs) -> Pipeline:
+    """Logistic regression on the model's inputs: log-scaled, standardised numbers (a missing value imputed with the
+    median and flagged) and one-hot categories (values seen fewer than 20 times pooled)."""
+    numeric = make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                            FunctionTransformer(_signed_log1p), StandardScaler())
+    categorical = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False)
+    columns = ColumnTransformer([("numeric", numeric, list(inputs.numeric)), ("categorical", categorical, list(inputs.categorical))])
+    return Pipeline([("columns", columns), ("model", LogisticRegression(max_iter=2000, C=0.5))])
+
+
+class LogisticBaseline:
+    """Logistic regression on the same inputs as the model; its margin is the log-odds of the positive class.
+
+    Contributions are exact for a linear model: each encoded column's coefficient times its distance from the
+    training mean, summed over the columns that encode one input (a number and its missing flag; a category's
+    one-hot columns), plus a bias (the margin of the average training row); they add up to the margin.
+    """
+
+    kind = "classification"
+
+    def __init__(self, inputs: ModelInputs) -> None:
+        self.inputs = inputs
+
+    def _frame(self, features: pd.DataFrame) -> pd.DataFrame:
+        frame = features[list(self.inputs.names)].copy()
+        frame[list(self.inputs.numeric)] = frame[list(self.inputs.numeric)].astype(np.float64)
+        return frame
+
+    def fit(self, features: pd.DataFrame, y: np.ndarray, *, max_rows: int | None = None, seed: int = 0) -> LogisticBaseline:
+        """Fit on the training rows (a seeded random ``max_rows`` of them when there are more: a baseline needs no
+        more, and it keeps the run's overhead small on large tables)."""
+        if max_rows is not None and len(features) > max_rows:
+            keep = np.sort(np.random.default_rng(seed).choice(len(features), size=max_rows, replace=False))
+            features, y = features.iloc[keep], np.asarray(y)[keep]
+        frame = self._frame(features)
+        self.pipeline = logistic_pipeline(self.inputs).fit(frame, y)
+        encoded = self.pipeline[:-1].transform(frame)
+        self.column_means = encoded.mean(axis=0)
+        self.owner = self._owners()
+        return self
+
+    def _owners(self) -> np.ndarray:
+        """For each encoded column, the position of the input it encodes (in ``inputs.names``)."""
+        columns: ColumnTransformer = self.pipeline.named_steps["columns"]
+        owner: list[int] = []
+        n_numeric = len(self.inputs.numeric)
+        if n_numeric:
+            imputer: SimpleImputer = columns.named_transformers_["numeric"][0]
+            flagged = imputer.indicator_.features_ if imputer.indicator_ is not None else []
+            owner += list(range(n_numeric)) + [int(i) for i in flagged]
+        if self.inputs.categorical:
+            encoder: OneHotEncoder = columns.named_transformers_["categorical"]
+            for i, categories in enumerate(encoder.categories_):
+                pooled = encoder.infrequent_categories_[i]
+                outputs = len(categories) if pooled is None else len(categories) - len(pooled) + 1
+                owner += [n_numeric + i] * outputs
+        width = len(self.column_means)
+        if len(owner) != width:
+            raise RuntimeError(f"the logistic baseline encodes {width} columns but {len(owner)} were attributed")
+        return np.asarray(owner, dtype=np.int64)
+
+    def margin(self, features: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.decision_function(self._frame(features))
+
+    def probability(self, features: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(self._frame(features))[:, 1]
+
+    def contributions(self, features: pd.DataFrame) -> np.ndarray:
+        """One column per input (in ``inputs.names`` order) and a last one for the bias; rows add up to the margin."""
+        encoded = self.pipeline[:-1].transform(self._frame(features))
+        model: LogisticRegression = self.pipeline.named_steps["model"]
+        coef = model.coef_[0]
+        per_column = (encoded - self.column_means) * coef
+        out = np.zeros((len(features), len(self.inputs.names) + 1))
+        np.add.at(out.T, self.owner, per_column.T)
+        out[:, -1] = model.intercept_[0] + float(self.column_means @ coef)
+        return out
+
+
+class RunRateBaseline:
+    """RFM run-rate: the last 90 days' revenue, extended over the horizon (``revenue_90d`` must be an input)."""
+
+    kind = "regression"
+    column = "revenue_90d"
+
+    def __init__(self, horizon_days: int) -> None:
+        self.horizon_days = horizon_days
+
+    def value(self, features: pd.DataFrame) -> np.ndarray:
+        return np.nan_to_num(features[self.column].to_numpy(dtype=np.float64)) * self.horizon_days / 90.0
