@@ -39,7 +39,7 @@ DATES = ("2024-12-01", "2025-02-01", "2025-06-01", "2025-08-01", "2025-10-01", "
 invoices instead of two (the 90 days before them span three month starts), in every world -- the monitor rightly
 flags that the CLTV model sees revenue it was not trained on, but it is a calendar effect, not a market move."""
 SHIFTED_SOURCES = ("paid_search", "events")
-TRAIN = {"conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
+TRAIN = {"conversion": {"min_positives": 10}, "propensity": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
          "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}, "candidates": {"confidence": 0.6}}
 FIXED = ("all", "industry", "region", "size_band", "lead_source")
 

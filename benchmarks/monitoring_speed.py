@@ -90,12 +90,15 @@ def _child(kind: str, rows: int, features: int) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         if kind == "evidently":
-            drift_report(reference, current, schema=schema, config=config).save_html(str(Path(folder) / "drift.html"))
+            overall = check_drift(reference, current, matured, kind="classification", schema=schema,
+                                  config=config.model_copy(update={"segments": config.segments.model_copy(
+                                      update={"columns": ()})}))[0][0]
+            drift_report(reference, current, overall=overall, config=config).save_html(str(Path(folder) / "drift.html"))
         elif kind == "check":
             results, notes = check_drift(reference, current, matured, kind="classification", schema=schema, config=config)
             segments = len(results)
             judged = time.perf_counter()
-            drift_report(reference, current, schema=schema, config=config).save_html(str(Path(folder) / "drift.html"))
+            drift_report(reference, current, overall=results[0], config=config).save_html(str(Path(folder) / "drift.html"))
             performance_report(reference, matured, kind="classification").save_html(str(Path(folder) / "performance.html"))
             check = TaskCheck("conversion", "classification", "bench", "1", None, "data", None, pd.Timestamp("2026-01-01"),
                               schema.key, results, notes=notes)

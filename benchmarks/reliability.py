@@ -37,7 +37,7 @@ from conftest import free_port, stop_process_group, wait_until_answering  # noqa
 from faultkit import SCENARIOS  # noqa: E402
 
 KEY = "reliability-benchmark-key"
-SMALL_TRAIN = {"conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
+SMALL_TRAIN = {"conversion": {"min_positives": 10}, "propensity": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
                "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30}, "candidates": {"confidence": 0.6}}
 
 

@@ -39,7 +39,7 @@ def project_home(tmp_path, _mlflow_template, monkeypatch):
 
 
 SMALL_TRAIN = {
-    "conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
+    "conversion": {"min_positives": 10}, "propensity": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
     "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30},
     # a world of a few hundred accounts has a few hundred validation rows: its models beat chance, but not provably at 95%
     "candidates": {"confidence": 0.6},

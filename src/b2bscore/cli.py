@@ -18,12 +18,43 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from b2bscore.config_io import format_validation_error
 from b2bscore.errors import B2BScoreError
 from b2bscore.model.tasks import TASK_NAMES
 
-app = typer.Typer(
+
+def _flags_take_no_value(params: list) -> list:
+    """Typer's help shows a flag's type (``<bool>``) as if it took a value: a flag declares an empty metavar, so
+    ``--dry-run`` and ``--help`` read as flags."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx) -> list:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx) -> list:
+        return _flags_take_no_value(super().get_params(ctx))
+
+
+class _Typer(typer.Typer):
+    """A Typer app whose groups and commands show flags as flags (see :func:`_flags_take_no_value`)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cls=_Group, **kwargs)
+
+    def command(self, *args, **kwargs):
+        return super().command(*args, cls=_Command, **kwargs)
+
+
+app = _Typer(
     name="b2bscore",
     help="Predictive scoring for B2B sales and marketing: data, features, models, segments, serving, monitoring.",
     no_args_is_help=True,
@@ -298,7 +329,8 @@ def segment(
 
 
 def print_segment_result(result, *, show_diff: bool = False, flagged_shown: int = 10) -> None:
-    """Tiers, data-driven segments, failing KPI checks, where the files are, the MLflow run, and what moved."""
+    """Tiers, data-driven segments, the segments that stand out, the tiers' backtest, where the files are (the two
+    call lists first), the MLflow run, and what moved."""
     seg = result.segmentation
     frame, kpis = seg.assignments.frame, seg.kpis
     out.print(f"[bold]Segments {result.version}[/] as of {result.as_of:%Y-%m-%d}: {len(frame):,} accounts", highlight=False)
@@ -319,13 +351,17 @@ def print_segment_result(result, *, show_diff: bool = False, flagged_shown: int 
         out.print(f"  {profile.name} ({profile.size:,} accounts, {profile.share:.0%}): {profile.text}", highlight=False, soft_wrap=True)
     flagged = kpis[kpis["flagged"]] if len(kpis) else kpis
     per_kind = ", ".join(f"{kind} {int(group['flagged'].sum())}/{len(group)}" for kind, group in kpis.groupby("kind", sort=False))
-    out.print(f"[bold]KPI checks[/] (substantial, measurable, differentiable): {len(flagged)} of {len(kpis)} segments "
-              f"fail ({per_kind})", highlight=False, soft_wrap=True)
+    out.print(f"[bold]Segments that stand out[/] (large enough, and different from the rest after a Benjamini-Hochberg "
+              f"correction): {len(flagged)} of {len(kpis)} ({per_kind})", highlight=False, soft_wrap=True)
     for row in flagged.sort_values("accounts", ascending=False, kind="stable").head(flagged_shown).itertuples():
         out.print(f"  {row.kind} / {row.segment} ({row.accounts:,} accounts): {row.flag_reason}", highlight=False, soft_wrap=True)
     if len(flagged) > flagged_shown:
         out.print(f"  ... and {len(flagged) - flagged_shown} smaller ones (column flag_reason in kpis.csv)")
-    out.print(f"[bold]Files:[/] {result.version_dir}\n  ranked accounts (CRM import) {result.ranked_path}\n"
+    if seg.backtest is not None:
+        out.print(f"[bold]Backtest:[/] {seg.backtest.verdict()}", highlight=False, soft_wrap=True)
+    out.print(f"[bold]Files:[/] {result.version_dir}\n  prospects to call (by expected value) {result.prospects_path}\n"
+              f"  customers to call (by revenue at risk) {result.customers_path}\n"
+              f"  ranked accounts (CRM import) {result.ranked_path}\n"
               f"  summary for sales {result.summary_path}\n  KPI table {result.kpis_path}", highlight=False, soft_wrap=True)
     out.print(f"[bold]MLflow:[/] run {result.run_id} in experiment b2bscore-segments, {result.tracking}",
               highlight=False, soft_wrap=True)
@@ -419,8 +455,8 @@ def serve(
     serve_service(settings, host=host, port=port)
 
 
-models_app = typer.Typer(help="Inspect and move the champion/challenger aliases of the registered models.", no_args_is_help=True)
-runs_app = typer.Typer(help="Compare MLflow runs.", no_args_is_help=True)
+models_app = _Typer(help="Inspect and move the champion/challenger aliases of the registered models.", no_args_is_help=True)
+runs_app = _Typer(help="Compare MLflow runs.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 
@@ -459,16 +495,28 @@ def models_list(home: HomeOption = None) -> None:
     for column in ("model", "champion", "challenger", "versions", "champion is", "champion's test metrics"):
         table.add_column(column)
     for s in summaries:
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in (s.champion_metrics or {}).items())
         versions = f"{s.versions} ({s.abandoned} abandoned)" if s.abandoned else str(s.versions)
-        table.add_row(s.name, s.champion or "-", s.challenger or "-", versions, s.candidate or "-", metrics)
+        table.add_row(s.name, s.champion or "-", s.challenger or "-", versions, s.candidate or "-",
+                      ", ".join(f"{k} {v:.3f}" for k, v in (s.champion_metrics or {}).items()))
     out.print(table)
     for s in summaries:
         if s.baseline_metrics:
             out.print(f"{s.name} v{s.champion} ({s.candidate}) beside its baseline: {_beside_baseline(s)}", highlight=False)
     for s in summaries:
+        if s.challenger:
+            out.print(f"{s.name} challenger v{s.challenger} beside champion v{s.champion or '-'}: "
+                      f"{_beside_champion(s)}", highlight=False)
+    for s in summaries:
         if s.last_move:
             out.print(f"{s.name} last alias move: {s.last_move.describe()}")
+
+
+def _beside_champion(summary) -> str:
+    """'roc_auc 0.705 vs 0.712, brier 0.081 vs 0.080 on the test period': the challenger's test metrics beside the
+    champion's."""
+    challenger, champion = summary.challenger_metrics or {}, summary.champion_metrics or {}
+    parts = [f"{k} {v:.3f} vs {champion[k]:.3f}" if k in champion else f"{k} {v:.3f}" for k, v in challenger.items()]
+    return ", ".join(parts) + " on the test period" if parts else "no test metrics recorded"
 
 
 def _beside_baseline(summary) -> str:
@@ -534,17 +582,39 @@ def runs_compare(
         out.print(f"no runs of the {model.value} model yet")
         return
     task = TASKS[model.value]
-    frame = compare_runs(client, task.experiment, last=last)
-    if frame.empty:
+    comparison = compare_runs(client, task.experiment, last=last, model_name=task.model_name)
+    if comparison.empty:
         out.print(f"no runs of the {model.value} model yet")
         return
-    table = Table(title=f"Latest runs of {task.model_name}")
+    if comparison.parameters.empty:
+        out.print(f"Parameters that differ between the latest runs of {task.model_name}: none")
+    else:
+        out.print(_frame_table(comparison.parameters,
+                               f"Parameters that differ between the latest runs of {task.model_name}"))
+    out.print(_frame_table(comparison.metrics, f"Test metrics of the latest runs of {task.model_name}"))
+
+
+def _frame_table(frame, title: str) -> Table:
+    """A table of ``frame`` (rows: names, columns: runs); a row of whole numbers (counts) is shown as integers."""
+    import math
+
+    table = Table(title=title)
     table.add_column("")
     for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
+        table.add_column(str(column), overflow="fold", justify="right")
     for index, row in frame.iterrows():
-        table.add_row(str(index), *[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
-    out.print(table)
+        numbers = [v for v in row if isinstance(v, float) and math.isfinite(v)]
+        whole = bool(numbers) and all(v.is_integer() for v in numbers) and any(abs(v) > 1 for v in numbers)
+        table.add_row(str(index), *[_cell(v, whole=whole) for v in row])
+    return table
+
+
+def _cell(value, *, whole: bool) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    if value != value:
+        return "-"  # a run that did not record it
+    return str(int(value)) if whole else f"{value:.4f}"
 
 
 class SourceChoice(str, Enum):
@@ -638,10 +708,7 @@ def print_monitor_run(run) -> None:
             out.print(f"note: {note}", highlight=False, soft_wrap=True)
     delivery = run.delivery
     if delivery.events:
-        sent = {"webhook": "sent to the webhook" if delivery.delivered else f"NOT delivered ({delivery.error}); kept "
-                "for the next check", "log": "written to the log (no webhook configured)",
-                "dry-run": "would be sent (dry run)"}[delivery.destination]
-        out.print(f"alerts: {len(delivery.events)} message(s) {sent}", highlight=False, soft_wrap=True)
+        out.print(f"alerts: {delivery.describe()}", highlight=False, soft_wrap=True)
     refresh = run.refresh
     for line in refresh.planned if refresh.dry_run else ():
         out.print(f"would {line}", highlight=False, soft_wrap=True)

@@ -48,7 +48,6 @@ class DemoResult:
         f = self.features
         specs = [s for s in feature_specs(self.feature_config) if s.model_input]
         families = pd.Series([s.family for s in specs]).value_counts()
-        top = f.assign(priority=f["icp_fit_score"] * (1 + f["intent_max"] / 100)).nlargest(3, "priority")
         return [
             ("world", f"{self.world.out_dir}  ({', '.join(f'{k} {v:,}' for k, v in self.world.row_counts.items())})"),
             ("validation", "ok" if self.report.ok else "FAILED"),
@@ -65,8 +64,6 @@ class DemoResult:
             ("intent", f"{(f['intent_surging_topics'] > 0).mean():.1%} of accounts surge on at least one topic"),
             ("engaged (30d)", f"{(f['activity_total_30d'] > 0).mean():.1%} of accounts had activity in the last 30 days"),
             *[(f"model: {r.task}", _model_line(r)) for r in self.models],
-            ("top fit x intent", ", ".join(f"{a} (fit {s:.0f}, intent {i:.0f})" for a, s, i in
-                                           zip(top["account_id"], top["icp_fit_score"], top["intent_max"]))),
             *(_segment_rows(self.segments) if self.segments is not None else []),
             *(_score_rows(self.scores) if self.scores is not None else []),
             *(_monitor_rows(self.monitoring, SegmentStore.of(ProjectHome(self.home)))
@@ -143,12 +140,37 @@ def _segment_rows(result: SegmentJobResult) -> list[tuple[str, str]]:
     scores = ("fit and behaviour only (no champion models)" if result.fallback
               else "scores of " + ", ".join(f"{t} v{v}" for t, v in result.used_models.items()))
     moved = "" if result.diff is None else _moved_text(result.diff.moved_counts.get("tier", 0), result.previous_version)
+    calls = result.segmentation.calls
     return [
         ("segments", f"version {result.version}: {_tier_text(result.tier_counts())}; {clustering.k} data-driven "
                      f"segments; {scores}{moved}"),
+        *([("call first (prospects)", _call_first(calls.prospects)),
+           ("keep (customers at risk)", _keep_first(calls.customers))] if calls is not None else []),
+        ("prospects' call list", str(result.prospects_path)),
+        ("customers' call list", str(result.customers_path)),
         ("ranked accounts", str(result.ranked_path)),
         ("segment summary", str(result.summary_path)),
     ]
+
+
+def _call_first(prospects: pd.DataFrame, top: int = 3) -> str:
+    """The top of the prospects' call list: company, chance to win, expected value, the lead to call."""
+    if prospects.empty:
+        return "no prospects"
+    parts = []
+    for row in prospects.head(top).itertuples():
+        lead = f", call lead {row.lead_to_call}" if isinstance(row.lead_to_call, str) else ", no open lead"
+        parts.append(f"{row.company or row.account_id} ({row.chance_to_win:.0%} to win, expected "
+                     f"${row.expected_value:,.0f}{lead})")
+    return "; ".join(parts)
+
+
+def _keep_first(customers: pd.DataFrame, top: int = 3) -> str:
+    """The top of the customers' call list: company, churn risk, revenue at risk."""
+    if customers.empty:
+        return "no customers"
+    return "; ".join(f"{row.company or row.account_id} ({row.churn_risk:.0%} churn risk, ${row.value_at_risk:,.0f} at risk"
+                     + (", growing" if row.expansion == "yes" else "") + ")" for row in customers.head(top).itertuples())
 
 
 def _model_line(result: TrainResult) -> str:

@@ -79,6 +79,29 @@ def test_every_command_has_help():
             assert name in result.output, (path, name, result.output)
 
 
+def test_flags_show_as_flags_in_help():
+    """A flag (``--dry-run``, ``--log/--no-log``, ``--help``) takes no value, so its help line shows no type; options
+    that take a value keep theirs (``<path>``)."""
+    found = list(_commands(typer.main.get_command(app)))
+    flags = 0
+    for path, command in found:
+        result = runner.invoke(app, [*path, "--help"], terminal_width=200)
+        assert result.exit_code == 0, (path, result.output)
+        lines = [" ".join(line.strip("│ *").split()) for line in result.output.splitlines()]
+        assert "<bool>" not in result.output, (path, result.output)
+        assert any(line.startswith("--help Show this message") for line in lines), (path, result.output)
+        for param in command.params:
+            if param.param_type_name != "option" or getattr(param, "hidden", False):
+                continue
+            (line,) = [line for line in lines if line.startswith(param.opts[0] + " ")]
+            if param.is_flag:
+                flags += 1
+                assert not line.split()[1].startswith("<"), (path, line)
+            else:
+                assert line.split()[1].startswith("<"), (path, line)
+    assert flags >= 4  # generate --minimal, segment --diff, score --log/--no-log, serve --metrics-open, monitor --dry-run
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

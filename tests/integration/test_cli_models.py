@@ -14,6 +14,8 @@ from b2bscore.synth import WorldConfig, generate_world
 runner = CliRunner()
 CONFIG = """
 conversion: {min_positives: 10}
+propensity: {min_positives: 10}
+propensity: {min_positives: 10}  # present once the propensity model is (another change in progress)
 churn: {min_positives: 10}
 cltv: {min_rows: 50}
 lightgbm: {max_rounds: 200, early_stopping_rounds: 30}
@@ -51,8 +53,18 @@ def test_train_list_compare_promote_rollback(world, project_home, tmp_path):
                      r"the validation period, 0\.\d+ vs 0\.\d+ on the test period", summary), summary
     for name in ("b2bscore-conversion", "b2bscore-churn", "b2bscore-cltv"):
         assert name in listed.output
+    # the challenger's figures beside the champion's: v2 of churn is a challenger with its own test metrics
+    assert re.search(r"b2bscore-churn challenger v2 beside champion v1: (\w+ \d\.\d{3} vs \d\.\d{3}, )*roc_auc "
+                     r"0\.\d{3} vs 0\.\d{3}.* on the test period", summary), summary
     compared = _run("runs", "compare", "--model", "churn", *home)
     assert compared.exit_code == 0 and "test_roc_auc" in compared.output and "baseline_test_roc_auc" in compared.output
+    lines = compared.output.splitlines()
+    header = next(line for line in lines if "v1 (champion)" in line)
+    assert "v2 (challenger)" in header, compared.output  # columns named by version and alias, not run-id prefix
+    assert "Parameters that differ between the latest runs of b2bscore-churn" in compared.output, compared.output
+    assert compared.output.index("Parameters that differ") < compared.output.index("Test metrics of the latest runs")
+    (count,) = [line for line in lines if line.startswith("│ test_n ")]
+    assert re.search(r"│\s+\d+\s+│", count) and "." not in count, count  # a count of rows, not 1007.0000
 
     promoted = _run("models", "promote", "b2bscore-churn", "2", "--reason", "sales asked", *home)
     assert promoted.exit_code == 0 and "champion is now version 2 (was 1)" in promoted.output

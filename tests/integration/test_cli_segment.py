@@ -45,7 +45,8 @@ def test_segment_twice_then_diff(world, project_home, tmp_path):
     (version,) = SegmentStore.of(project_home).versions()
     folder = project_home.segments_dir / version
     for text in (f"Segments {version} as of 2023-05-01: 60 accounts", "no champion models", "fit and behaviour only",
-                 "Tier 1", "Data-driven segments (k=", "KPI checks", str(folder / "ranked_accounts.csv"),
+                 "Tier 1", "Data-driven segments (k=", "Segments that stand out", "call_list_prospects.csv",
+                 str(folder / "ranked_accounts.csv"),
                  str(folder / "summary.html"), "experiment b2bscore-segments", "first version: nothing to compare yet"):
         assert text in first.output, text
 

@@ -83,13 +83,13 @@ def test_the_files_the_readme_lists_are_written(demo):
     for version in versions:
         assert (version / "ranked_accounts.csv").stat().st_size > 0 and (version / "summary.html").stat().st_size > 1000
         manifest = json.loads((version / "manifest.json").read_text())
-        assert manifest["fallback"] is False and set(manifest["models"]) == {"conversion", "churn", "cltv"}
+        assert manifest["fallback"] is False and set(manifest["models"]) == {"conversion", "propensity", "churn", "cltv"}
     assert json.loads((versions[1] / "manifest.json").read_text())["previous_version"] == versions[0].name
     runs = sorted((root / "monitoring" / "runs").glob("*/summary.json"))
     assert len(runs) == 2  # one check per run
     for run in runs:
         assert (run.parent / "summary.html").stat().st_size > 1000
-        assert {t["task"] for t in json.loads(run.read_text())["tasks"]} == {"conversion", "churn", "cltv"}
+        assert {t["task"] for t in json.loads(run.read_text())["tasks"]} == {"conversion", "propensity", "churn", "cltv"}
     flat = _flat(second.output)
     status = json.loads(runs[-1].read_text())["status"]
     assert f"monitoring {status} (" in flat and str(runs[-1].parent / "summary.html") in flat.replace(" ", "")
@@ -131,5 +131,5 @@ def test_a_second_run_creates_challengers_promoted_only_when_they_win(demo):
         else:
             assert state["aliases"] == {CHAMPION: "1", CHALLENGER: "2"}, (task, state["aliases"])
         # the summary says what became of version 2, and why
-        assert f"model: {task} v2 {'champion' if promoted else 'challenger'}: " in flat, (task, flat)
+        assert f"model: {task} v2 {'champion' if promoted else 'challenger'}, {tags['candidate']}: " in flat, (task, flat)
         assert reason in flat, (task, reason, flat)

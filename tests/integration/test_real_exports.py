@@ -87,7 +87,8 @@ def test_a_minimal_export_validates_and_trains_with_the_defaults(tmp_path, proje
     flat = " ".join(trained.output.split())
     assert f"custom_{leaky}" in flat and "left out of the model" in flat, flat
     client = activate(resolve_tracking(project_home))
-    assert {m.name for m in list_models(client)} == {"b2bscore-conversion", "b2bscore-churn", "b2bscore-cltv"}
+    assert {m.name for m in list_models(client)} == {"b2bscore-conversion", "b2bscore-propensity", "b2bscore-churn",
+                                                     "b2bscore-cltv"}
     version = client.get_model_version_by_alias("b2bscore-conversion", "champion")
     run = client.get_run(version.run_id)
     assert f"custom_{leaky}" in run.data.tags["leakage.excluded"]

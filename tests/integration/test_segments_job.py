@@ -35,7 +35,8 @@ TRIGGER = "drift alert: segment Tier 1 / industry=software"
 ARTIFACTS = {"assignments.parquet", "profiles.json", "kpis.csv", "diff.json", "diff.txt", "ranked_accounts.csv",
              "summary.html", "manifest.json"}
 SMALL_TRAINING = TrainConfig.model_validate({
-    "conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
+    "conversion": {"min_positives": 10}, "propensity": {"min_positives": 10}, "churn": {"min_positives": 10},
+    "cltv": {"min_rows": 50},
     "lightgbm": {"max_rounds": 100, "early_stopping_rounds": 20},
     # a world of a few hundred accounts has a few hundred validation rows: its models beat chance, but not provably at 95%
     "candidates": {"confidence": 0.6},
@@ -220,7 +221,7 @@ def test_with_champions_tiers_use_the_models_scores(trained):
     world_dir, home = trained
     result = run_segment_job(world_dir, home=home, trigger=TRIGGER)
     assert not result.fallback and result.message is None
-    assert result.used_models == {"conversion": "1", "churn": "1", "cltv": "1"}
+    assert result.used_models == {"conversion": "1", "propensity": "1", "churn": "1", "cltv": "1"}
     assert result.model_names["churn"] == "b2bscore-churn"
     frame = result.segmentation.assignments.frame
     customers = frame["customer_status"] == "customer"
@@ -330,24 +331,25 @@ def _assert_tiers_follow_the_model_scores(result) -> None:
     config = SegmentConfig()
     assert result.manifest["config"]["tiers"] == config.tiers.model_dump(mode="json")  # the default rules were used
     customer = (frame["customer_status"] == "customer").to_numpy()
-    p_churn, p_convert, cltv = (frame[c].to_numpy(dtype=float) for c in ("p_churn", "p_convert", "cltv_pred"))
-    scored_lead = ~customer & ~np.isnan(p_convert)
-    assert customer.any() and scored_lead.any()
+    p_churn, p_win, cltv = (frame[c].to_numpy(dtype=float) for c in ("p_churn", "p_win", "cltv_pred"))
+    prospect = (frame["customer_status"] == "prospect").to_numpy()
+    scored_prospect = prospect & ~np.isnan(p_win)
+    assert customer.any() and scored_prospect.sum() == prospect.sum()  # every prospect has the propensity model's p_win
     propensity = frame["propensity"].to_numpy(dtype=float)
     value = frame["value"].to_numpy(dtype=float)
-    # customers: exactly 1 - p_churn and the predicted CLTV; prospects with an open lead: exactly p_convert
+    # customers: exactly 1 - p_churn and the predicted CLTV; every prospect: exactly p_win (not a lead's p_convert)
     assert np.array_equal(propensity[customer], 1.0 - p_churn[customer])
     assert np.array_equal(value[customer], cltv[customer])
     assert np.array_equal(frame["churn_risk"].to_numpy(dtype=float)[customer], p_churn[customer])
-    assert np.array_equal(propensity[scored_lead], p_convert[scored_lead])
-    assert (frame.loc[scored_lead, "propensity_source"] == "p_convert").all()
+    assert np.array_equal(propensity[prospect], p_win[prospect])
+    assert (frame.loc[prospect, "propensity_source"] == "p_win").all()
     assert (frame.loc[customer, "value_source"] == "cltv_pred").all()
     typical = pd.Series(cltv[customer]).groupby(features["size_band"].to_numpy()[customer]).median()
     expected_value = features["size_band"].map(typical).fillna(np.median(cltv[customer])).to_numpy(dtype=float)
     np.testing.assert_allclose(value[~customer], expected_value[~customer], rtol=1e-12)
 
     # the tiers, re-derived from the model scores (not from the frame's own propensity column)
-    model_propensity = np.where(customer, 1.0 - p_churn, np.where(np.isnan(p_convert), propensity, p_convert))
+    model_propensity = np.where(customer, 1.0 - p_churn, np.where(np.isnan(p_win), propensity, p_win))
     model_value = np.where(customer, cltv, expected_value)
     tiers, names = _expected_tiers(frame, frame["fit"], model_propensity, model_value, config.tiers)
     assert list(frame["tier"]) == list(tiers) and list(frame["tier_rule"]) == list(names)
@@ -387,3 +389,79 @@ def test_a_killed_job_s_staging_folders_are_removed_by_the_next_job(world, proje
     live.mkdir()
     result = run_segment_dataset(world, home=project_home, as_of="2023-05-01", config=CONFIG)
     assert sorted(p.name for p in segments.iterdir()) == sorted([live.name, result.version])
+
+
+def test_cluster_names_stay_the_same_across_versions_when_the_clusters_do(two_versions):
+    """Clusters matched by account overlap keep the previous version's name; only a new cluster gets a new one."""
+    _, first, second = two_versions
+    a, b = (r.segmentation.assignments.frame.set_index("account_id") for r in (first, second))
+    before = a["cluster_name"].reindex(b.index)
+    for name, group in b.groupby("cluster_name"):
+        kept = before[group.index].value_counts()
+        same = kept.index[0] == name
+        # a name carried over is the name most of those accounts had; a new name is one the first version never used
+        assert same or name not in set(a["cluster_name"]), name
+    names = {p.name for p in second.segmentation.assignments.profiles}
+    assert names == set(b["cluster_name"])
+
+
+def test_the_page_backtests_the_tiers_when_the_data_runs_past_the_date(world, project_home):
+    """As of 2023-03-15 the 60-account world has 108 more days: each tier's conversion, revenue and churn in the
+    90 days after the date are on the page, in kpis.csv and in the manifest; as of 2023-05-01 only 61 days follow,
+    and the page says when the backtest will be possible."""
+    result = run_segment_dataset(world, home=project_home, as_of="2023-03-15", config=CONFIG)
+    backtest = result.segmentation.backtest
+    assert backtest.available and backtest.window_end == pd.Timestamp("2023-06-13")
+    frame = result.segmentation.assignments.frame
+    rows = backtest.rows.set_index("tier")
+    assert rows["accounts"].sum() == 60 and rows["customers"].sum() == (frame["customer_status"] == "customer").sum()
+    page = result.summary_path.read_text()
+    assert "Do the tiers deliver? Backtest" in page and "Conversion (next 90 days)" in page
+    assert backtest.verdict().replace(">", "&gt;") in page
+    assert ("The tiers are ordered" in backtest.verdict()) or ("not ordered" in backtest.verdict())
+    kpis = pd.read_csv(result.kpis_path)
+    tiers = kpis[kpis["kind"] == "tier"].set_index("segment")
+    np.testing.assert_allclose(tiers["backtest_revenue_per_account"].reindex(rows.index), rows["revenue_per_account"],
+                               rtol=1e-4)
+    assert kpis.loc[kpis["kind"] != "tier", "backtest_conversion_rate"].isna().all()
+    assert result.manifest["backtest"]["available"] is True and len(result.manifest["backtest"]["tiers"]) == len(rows)
+    metrics = _client(project_home).get_run(result.run_id).data.metrics
+    assert any(k.startswith("backtest_revenue_per_account_tier_") for k in metrics)
+
+    later = run_segment_dataset(world, home=project_home, as_of="2023-05-01", config=CONFIG)
+    assert not later.segmentation.backtest.available
+    assert "will be possible after 29 more days of data" in later.summary_path.read_text()
+    assert later.manifest["backtest"]["days_to_wait"] == 29
+    assert pd.read_csv(later.kpis_path)["backtest_conversion_rate"].isna().all()
+
+
+def test_the_call_lists_import_as_a_crm_reads_them(trained):
+    """Two lists, each on one scale: prospects by the expected value of winning them (every prospect has the
+    propensity model's chance, not a behaviour proxy), customers by revenue at risk. Read as a CRM import would:
+    one header, no repeated account, a company name on every row, rounded numbers."""
+    import csv
+
+    world_dir, home = trained
+    result = run_segment_job(world_dir, home=home)
+    frame = result.segmentation.assignments.frame.set_index("account_id")
+    names = load_dataset(world_dir)[0].accounts.set_index("account_id")["name"]
+    for path, status, order, decimals in (
+            (result.prospects_path, "prospect", "expected_value", {"chance_to_win": 3, "lead_chance": 3,
+                                                                   "first_year_value": 0, "expected_value": 0}),
+            (result.customers_path, "customer", "value_at_risk", {"churn_risk": 3, "revenue_growth": 3, "value": 0,
+                                                                  "value_at_risk": 0})):
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        assert rows and list(rows[0])[:3] == ["rank", "account_id", "company"]
+        ids = [r["account_id"] for r in rows]
+        assert len(ids) == len(set(ids)) and set(ids) == set(frame.index[frame["customer_status"] == status])
+        assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+        assert all(r["company"] == names[r["account_id"]] for r in rows)
+        for column, places in decimals.items():
+            for text in (r[column] for r in rows if r[column] != ""):
+                assert float(text) == round(float(text), places), (path.name, column, text)
+        ordered = [float(r[order]) for r in rows]
+        assert ordered == sorted(ordered, reverse=True), path.name
+    prospects = pd.read_csv(result.prospects_path)
+    assert (prospects["chance_source"] == "propensity model").all()
+    assert prospects["lead_to_call"].notna().any()

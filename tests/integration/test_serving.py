@@ -13,6 +13,9 @@ from pydantic import ValidationError
 
 from b2bscore.data.load import load_dataset
 from b2bscore.errors import ConfigError, DataError
+from b2bscore.model.registry import promote
+from b2bscore.model.tasks import MODEL_NAMES
+from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.records import api_records
 from b2bscore.serving.api import score_lead_records
 from b2bscore.serving.batch import run_batch_scoring
@@ -21,9 +24,6 @@ from b2bscore.serving.predlog import PredictionLog
 from b2bscore.serving.reasons import format_value
 from b2bscore.serving.schemas import AccountRecord, LeadRecord
 from b2bscore.serving.store import ModelStore
-from b2bscore.model.registry import promote
-from b2bscore.model.tasks import MODEL_NAMES
-from b2bscore.model.tracking import activate, resolve_tracking
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +93,13 @@ def test_account_scores_only_for_customers(store, dataset, as_of):
     snap = store.snapshot.scorers
     entities = pd.DataFrame({"account_id": dataset.accounts["account_id"].head(80), "as_of": as_of})
     scores, _ = score_account_rows(snap["churn"], snap["cltv"], dataset, entities)
-    assert list(scores.columns) == [c for c in ACCOUNT_COLUMNS if c not in ("tier", "segment")]
+    assert list(scores.columns) == [c for c in ACCOUNT_COLUMNS if c not in ("tier", "segment") and "propensity" not in c]
     customers = scores[scores["is_customer"]]
     prospects = scores[~scores["is_customer"]]
     assert len(customers) and len(prospects)
     assert customers["churn_probability"].between(0, 1).all() and (customers["cltv_pred"] >= 0).all()
     assert prospects["churn_probability"].isna().all() and prospects["churn_score"].isna().all()
+    assert set(customers["churn_risk_level"]) <= {"high", "medium", "low"} and prospects["churn_risk_level"].isna().all()
     assert (prospects["reasons_for"] == "[]").all()
 
 
@@ -135,11 +136,24 @@ def test_batch_scoring_bad_input(trained_world, project_home, tmp_path):
         run_batch_scoring(tmp_path / "missing", tmp_path / "scores.csv", home=trained_world.home)
 
 
+def test_every_prospect_gets_a_chance_to_win_with_its_reasons(store, dataset, as_of):
+    """Before, prospects had no score in scores-accounts.csv: only customers were scored."""
+    snap = store.snapshot.scorers
+    entities = pd.DataFrame({"account_id": dataset.accounts["account_id"].head(120), "as_of": as_of})
+    scores, _ = score_account_rows(snap["churn"], snap["cltv"], dataset, entities, propensity=snap["propensity"])
+    assert list(scores.columns) == [c for c in ACCOUNT_COLUMNS if c not in ("tier", "segment")]
+    prospects, others = scores[scores["is_prospect"]], scores[~scores["is_prospect"]]
+    assert len(prospects) and len(others) and not (scores["is_prospect"] & scores["is_customer"]).any()
+    assert prospects["propensity_probability"].between(0, 1).all() and others["propensity_probability"].isna().all()
+    assert prospects["propensity_grade"].isin(["A", "B", "C", "D"]).all()
+    assert (prospects["reasons_for"] != "[]").any() and (scores["propensity_model_version"] == "1").all()
+
+
 def test_store_picks_up_an_alias_move_and_survives_the_registry_going_away(trained_world, tmp_path, monkeypatch):
     home = copy_home(trained_world.home, tmp_path / "home")
     store = ModelStore(home)
     assert store.refresh() and store.ready() == (True, "ok")
-    assert store.snapshot.versions() == {"conversion": "1", "churn": "1", "cltv": "1"}
+    assert store.snapshot.versions() == {"conversion": "1", "propensity": "1", "churn": "1", "cltv": "1"}
     assert not store.refresh()  # nothing moved
     client = activate(resolve_tracking(home))
     name = MODEL_NAMES["conversion"]

@@ -76,7 +76,7 @@ def test_health_is_open_and_scoring_needs_the_key(service, records):
     url, _ = service
     assert requests.get(f"{url}/health", timeout=10).json() == {"status": "alive"}
     ready = requests.get(f"{url}/ready", timeout=10).json()
-    assert ready["ready"] is True and ready["models"] == {"conversion": "1", "churn": "1", "cltv": "1"}
+    assert ready["ready"] is True and ready["models"] == {"conversion": "1", "propensity": "1", "churn": "1", "cltv": "1"}
     body = {"leads": records[0][:1]}
     assert requests.post(f"{url}/score_leads", json=body, timeout=30).status_code == 401
     wrong = requests.post(f"{url}/score_leads", json=body, headers={"Authorization": "Bearer nope"}, timeout=30)
@@ -153,7 +153,7 @@ def test_score_leads_and_accounts(service, records, batch):
         assert bool(b["is_customer"]) and a["tier"] is not None and a["segment"] is not None
         assert _close(a["churn_probability"], b["churn_probability"]), (a, b.to_dict())
         assert _close(a["cltv_pred"], b["cltv_pred"]), (a, b.to_dict())
-        for key in ("churn_score", "churn_grade", "tier", "segment", "churn_model_version", "cltv_model_version"):
+        for key in ("churn_score", "churn_risk_level", "tier", "segment", "churn_model_version", "cltv_model_version"):
             assert _same(a[key], b[key]), (key, a[key], b[key])
         assert a["reasons_for"] == json.loads(b["reasons_for"])
         assert a["reasons_against"] == json.loads(b["reasons_against"])

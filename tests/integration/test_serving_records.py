@@ -66,7 +66,7 @@ def _assert_same(together: list[dict], alone: list[dict], records: list[dict]) -
 
 
 LEAD_OUT = ("lead_id", "account_id", "probability", "score", "grade", "reasons_for", "reasons_against", "model_version")
-ACCOUNT_OUT = ("account_id", "is_customer", "churn_probability", "churn_score", "churn_grade", "cltv_pred",
+ACCOUNT_OUT = ("account_id", "is_customer", "churn_probability", "churn_score", "churn_risk_level", "cltv_pred",
                "reasons_for", "reasons_against")
 
 

@@ -24,7 +24,7 @@ from b2bscore.training.job import train_tasks
 from b2bscore.training.train import train
 
 SMALL = TrainConfig.model_validate({
-    "conversion": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
+    "conversion": {"min_positives": 10}, "propensity": {"min_positives": 10}, "churn": {"min_positives": 10}, "cltv": {"min_rows": 50},
     "lightgbm": {"max_rounds": 300, "early_stopping_rounds": 30},
     # a world of a few hundred accounts has a few hundred validation rows: its models beat chance, but not provably at 95%
     "candidates": {"confidence": 0.6},
@@ -55,11 +55,11 @@ def dataset(world):
 
 def test_train_all_registers_three_champions_with_lineage_and_artifacts(world, project_home):
     results = train_tasks("all", world, config=SMALL, home=project_home)
-    assert [r.task for r in results] == ["conversion", "churn", "cltv"]
+    assert [r.task for r in results] == ["conversion", "propensity", "churn", "cltv"]
     assert all(r.decision.promoted and "no champion yet" in r.decision.reason for r in results)
     client = activate(resolve_tracking(project_home))
     models = {m.name: m for m in list_models(client)}
-    assert set(models) == {"b2bscore-conversion", "b2bscore-churn", "b2bscore-cltv"}
+    assert set(models) == {"b2bscore-conversion", "b2bscore-propensity", "b2bscore-churn", "b2bscore-cltv"}
     assert all(m.champion == "1" for m in models.values())
 
     conversion = results[0]
@@ -83,7 +83,7 @@ def test_train_all_registers_three_champions_with_lineage_and_artifacts(world, p
     assert len(reference) == conversion.split["valid_rows"] + conversion.split["test_rows"]
     assert {"prediction", "label", "icp_fit_score", "industry"} <= set(reference.columns)
     assert reference["prediction"].between(0, 1).all()
-    cltv_run = client.get_run(results[2].run_id)
+    cltv_run = client.get_run(results[3].run_id)
     assert {"test_spearman", "test_gini_normalised", "test_mae", "baseline_test_spearman"} <= set(cltv_run.data.metrics)
 
 

@@ -20,6 +20,7 @@ from sklearn.utils.estimator_checks import estimator_checks_generator
 
 from b2bscore.errors import ConfigError
 from b2bscore.features import FeatureConfig, feature_specs
+from b2bscore.model import estimator as estimator_module
 from b2bscore.model.estimator import ScoringModel
 from b2bscore.model.settings import LightGBMConfig
 
@@ -230,3 +231,117 @@ def test_the_logistic_baseline_contributions_add_up_to_its_margin():
     np.testing.assert_allclose(contributions.sum(axis=1), baseline.margin(test), rtol=1e-9, atol=1e-9)
     first = inputs.names.index(inputs.numeric[0])  # the labels depend on it: it must carry weight
     assert np.abs(contributions[:, first]).mean() > np.abs(contributions[:, -2]).mean()
+
+
+# -- grades from the base rate --------------------------------------------------------------------------------
+def test_grades_and_risk_levels_are_multiples_of_the_validation_base_rate():
+    model, test = _fitted()
+    y_valid = _frame("lead", 300, 2)[1]
+    base = float(np.mean(y_valid))
+    assert model.base_rate_ == pytest.approx(base)
+    assert model.grade_cuts_ == pytest.approx((3 * base, 1.5 * base, 0.75 * base))
+    probability = np.array([3.0, 2.99, 1.5, 1.49, 0.75, 0.74, 0.0]) * base
+    assert list(model.grade(probability)) == ["A", "B", "B", "C", "C", "D", "D"]
+    assert list(model.risk_level(np.array([2.0, 1.99, 0.75, 0.74]) * base)) == ["high", "medium", "medium", "low"]
+    # the same on every run: the cut-offs do not depend on how the scores happen to spread
+    twin, _ = _fitted(calibration="sigmoid")
+    assert twin.grade_cuts_ == pytest.approx(model.grade_cuts_)
+
+
+def test_a_candidate_keeps_the_base_rate_of_the_period_it_is_recalibrated_on():
+    trees, model, _, _ = _candidate("classification", 0.5)
+    y_valid = _frame("account", 300, 2)[1]
+    assert model.base_rate_ == trees.base_rate_ == pytest.approx(float(np.mean(y_valid)))
+    assert model.grade_cuts_ == pytest.approx(tuple(lift * model.base_rate_ for lift in (3.0, 1.5, 0.75)))
+
+
+def test_a_model_pickled_before_base_rates_grades_by_its_own_quantile_cuts():
+    model, test = _fitted()
+    older = pickle.loads(pickle.dumps(model))
+    for name in ("base_rate_", "business_task"):  # not in a pickle of an earlier release
+        vars(older).pop(name)
+    older.grade_cuts_ = (0.4, 0.3, 0.2)  # what an earlier release fitted: validation quantiles
+    assert older.task_name == "conversion"
+    assert list(older.grade(np.array([0.5, 0.35, 0.25, 0.1]))) == ["A", "B", "C", "D"]
+    assert list(older.risk_level(np.array([0.5, 0.35, 0.25, 0.1]))) == ["high", "medium", "medium", "low"]
+    inputs = older.inputs_
+    plain = estimator_module.ModelInputs.__new__(estimator_module.ModelInputs)
+    vars(plain).update(numeric=inputs.numeric, categorical=inputs.categorical)  # no directions
+    assert plain.directions == () and plain.constraints == [0] * len(inputs.names)
+
+
+# -- declared directions: monotone trees and a sign-bounded baseline ----------------------------------------------
+UP = "demo_request_7d"  # declared: can only raise the chance to buy
+
+
+def _against_the_declaration(rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Lead rows whose labels fall as ``UP`` rises: the data contradicts the declared direction."""
+    frame, _, _ = _frame("lead", rows, seed)
+    rng = np.random.default_rng(seed + 100)
+    frame[UP] = rng.poisson(1.5, rows).astype(float)
+    signal = 1.5 * np.nan_to_num(frame.iloc[:, 0].to_numpy(dtype=float)) - 1.2 * frame[UP].to_numpy()
+    return frame, (rng.random(rows) < 1 / (1 + np.exp(-signal))).astype(float)
+
+
+@pytest.mark.parametrize("business_task", ["conversion", None, "propensity"])
+def test_the_declared_direction_holds_in_the_trees_and_the_baseline(business_task):
+    """Even where the data says the opposite: more demo requests never lower a lead's (or a prospect's) score,
+    neither in the trees, nor in the baseline, nor in a blend of them."""
+    from b2bscore.model.baseline import LogisticBaseline
+
+    entity = "account" if business_task == "propensity" else "lead"
+    (train, y), (valid, y_valid) = _against_the_declaration(800, 1), _against_the_declaration(400, 2)
+    if entity == "account":
+        train, valid = (f[[s.name for s in feature_specs(FEATURES, "account") if s.model_input]] for f in (train, valid))
+    model = _model("classification", entity, business_task=business_task).fit(train, y, eval_set=(valid, y_valid))
+    position = list(model.feature_names_in_).index(UP)
+    assert model.inputs_.constraints[position] == 1  # conversion and propensity both declare it
+    baseline = LogisticBaseline(model.inputs_).fit(train, y)
+    assert baseline.pipeline.named_steps["model"].coef_[0][position] >= 0
+    free = LogisticBaseline(estimator_module.ModelInputs(model.inputs_.numeric, model.inputs_.categorical)).fit(train, y)
+    assert free.pipeline.named_steps["model"].coef_[0][position] < 0  # the data alone would say the opposite
+    blend = model.with_candidate("blend", baseline, 0.5, eval_set=(valid, y_valid))
+    rows = valid.head(100)
+    for candidate in (model, blend):
+        before = candidate.raw_score(rows)
+        after = candidate.raw_score(rows.assign(**{UP: rows[UP] + 2}))
+        assert (after >= before - 1e-12).all()
+
+
+def test_the_constrained_baseline_is_the_optimum_of_its_own_objective():
+    """Refitting a fit that breaks no bound changes nothing; one that breaks one ends on the bound, at a loss no
+    worse than any other point within the bounds nearby."""
+    from sklearn.linear_model import LogisticRegression
+
+    from b2bscore.model.baseline import _bound_signs
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 3))
+    y = (rng.random(500) < 1 / (1 + np.exp(-(X @ np.array([1.0, -1.0, 0.5]))))).astype(float)
+    model = LogisticRegression(C=0.5, max_iter=2000).fit(X, y)
+    kept = model.coef_.copy()
+    _bound_signs(model, X, y, np.array([1.0, 0.0, 0.0]))
+    np.testing.assert_array_equal(model.coef_, kept)
+    _bound_signs(model, X, y, np.array([0.0, 1.0, 0.0]))
+    assert model.coef_[0][1] == 0.0 and model.coef_[0][0] > 0.5
+
+    def loss(w, b):
+        z = X @ w + b
+        return 0.5 * np.logaddexp(0, -(2 * y - 1) * z).sum() + 0.5 * w @ w
+
+    best = loss(model.coef_[0], model.intercept_[0])
+    for step in rng.normal(scale=0.05, size=(20, 4)):
+        w = model.coef_[0] + step[:3]
+        w[1] = max(w[1], 0.0)
+        assert loss(w, model.intercept_[0] + step[3]) >= best - 1e-9
+
+
+def test_a_business_task_must_match_the_kind_and_entity():
+    train, y, _ = _frame("lead", 50, 1)
+    with pytest.raises(ConfigError, match="business_task 'churn' is a classification of accounts"):
+        _model(business_task="churn").fit(train, y, eval_set=(train, y))
+    with pytest.raises(ConfigError, match="unknown business_task 'upsell'.*choose one of"):
+        _model(business_task="upsell").fit(train, y, eval_set=(train, y))
+    assert _model().task_name == "conversion" and _model("regression", "account").task_name == "cltv"
+    assert _model(entity="account").task_name == "churn"
+    assert _model(entity="account", business_task="propensity").task_name == "propensity"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 from conftest import WebhookReceiver, free_port
@@ -140,3 +139,30 @@ def test_a_failed_refresh_is_reported_and_tried_again():
 def test_a_webhook_url_must_be_http(url):
     with pytest.raises(ValueError, match="must start with http"):
         WebhookConfig(url=url)
+
+
+def test_one_post_is_one_message_whatever_the_number_of_events():
+    """Two segments alerting go out in one POST: the summary said "2 message(s) sent" after one POST."""
+    result = _result({"industry=retail": "alert", "industry=software": "alert"})
+    events, _ = alerts.plan_alerts({"segments": {}}, result, "2026-01-01")
+    with WebhookReceiver(codes=[]) as receiver:
+        delivery = alerts.deliver(events, result, WebhookConfig(url=receiver.url), report=None)
+    assert len(receiver.bodies) == 1 and len(delivery.events) == 2
+    assert delivery.messages == 1 and delivery.describe() == "1 message (2 alerts) sent to the webhook"
+    assert alerts.deliver(events, result, WebhookConfig(), report=None).describe() == (
+        "2 alerts written to the log (no webhook configured)")
+    assert alerts.deliver(events, result, WebhookConfig(), report=None).messages == 0
+
+
+def test_the_payload_names_the_report_so_that_a_remote_receiver_can_open_it():
+    result = _result({"industry=retail": "alert"})
+    events, _ = alerts.plan_alerts({"segments": {}}, result, "2026-01-01")
+    report = "monitoring/runs/20260101T000000Z/summary.html"  # relative to the project home (monitoring.job)
+    plain = alerts.message(events, result, report)
+    assert plain["report"] == report and "report_url" not in plain and plain["text"].endswith(f"report: {report}")
+    config = WebhookConfig(url="http://127.0.0.1:1/hook", report_base_url="https://reports.example.com/b2bscore/monitoring/")
+    linked = alerts.message(events, result, report, base_url=config.report_base_url)
+    url = "https://reports.example.com/b2bscore/monitoring/runs/20260101T000000Z/summary.html"
+    assert linked["report_url"] == url and linked["text"].endswith(f"report: {url}")
+    with pytest.raises(ValueError, match="report_base_url"):
+        WebhookConfig(report_base_url="reports.example.com")

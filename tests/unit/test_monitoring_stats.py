@@ -7,12 +7,26 @@ import pandas as pd
 import pytest
 
 from b2bscore.errors import ConfigError
-from b2bscore.monitoring.config import DriftTestConfig, Levels, MonitorConfig, RulesConfig, load_monitor_config, window_days
+from b2bscore.monitoring.config import (
+    DriftTestConfig,
+    Levels,
+    MonitorConfig,
+    RulesConfig,
+    load_monitor_config,
+    window_days,
+)
 from b2bscore.monitoring.drift import FeatureSchema, check_drift
 from b2bscore.monitoring.result import Performance
 from b2bscore.monitoring.rules import judge
-from b2bscore.monitoring.stats import (CATEGORICAL, NUMERIC, calibration, column_drift, ranking, ranking_drop,
-                                       segment_share)
+from b2bscore.monitoring.stats import (
+    CATEGORICAL,
+    NUMERIC,
+    calibration,
+    column_drift,
+    ranking,
+    ranking_drop,
+    segment_share,
+)
 
 DRIFT = DriftTestConfig()
 

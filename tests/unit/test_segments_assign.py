@@ -26,8 +26,8 @@ def absolute_tiers() -> RuleList:
 
 def test_first_matching_rule_places_each_account_and_is_recorded():
     features = feature_rows(5, icp_fit_score=[90.0, 90.0, 90.0, 50.0, 10.0])
-    scores = pd.DataFrame({"account_id": features["account_id"], "p_convert": [0.6, 0.1, 0.1, 0.9, 0.9],
-                           "p_churn": np.nan, "cltv_pred": np.nan})
+    scores = pd.DataFrame({"account_id": features["account_id"], "p_win": [0.6, 0.1, 0.1, 0.9, 0.9],
+                           "p_convert": [0.05, 0.99, 0.99, 0.01, 0.01], "p_churn": np.nan, "cltv_pred": np.nan})
     # A03 is the only prospect that is not worth more than the others: value is the look-alike of customers,
     # and with no customers it is the company size -- make A03 a big company
     features.loc[2, "log_employees"] = np.log1p(50_000)
@@ -37,7 +37,7 @@ def test_first_matching_rule_places_each_account_and_is_recorded():
 
     assert frame["tier"].tolist() == ["Tier 1", "Tier 2", "Tier 1", "Tier 2", "Tier 3"]
     assert frame["tier_rule"].tolist() == ["t1", "t2", "t1", "t2", "default"]
-    assert frame["propensity_source"].tolist() == ["p_convert"] * 5
+    assert frame["propensity_source"].tolist() == ["p_win"] * 5  # the account's chance; a lead's p_convert stays on it
 
 
 def test_quantiles_are_taken_within_customer_status():
@@ -92,7 +92,7 @@ def test_without_scores_it_falls_back_and_says_so():
 
 def test_partial_scores_say_which_model_is_missing():
     features = feature_rows(4, is_customer=[False, False, True, True], icp_fit_score=[1.0, 2.0, 3.0, 4.0])
-    scores = pd.DataFrame({"account_id": features["account_id"], "p_convert": [0.2, 0.4, np.nan, np.nan]})
+    scores = pd.DataFrame({"account_id": features["account_id"], "p_win": [0.2, 0.4, np.nan, np.nan]})
     result = assign_segments(features, scores, SegmentConfig(clustering=SMALL_CLUSTERS))
     assert not result.fallback
     assert result.notes == ("no p_churn, cltv_pred scores: those parts use the fit-and-behaviour fallback",)
@@ -137,3 +137,11 @@ def test_a_yaml_config_is_read_and_a_bad_field_names_the_file(tmp_path):
     bad.write_text("clustering: {k_range: 5}\n")
     with pytest.raises(ConfigError, match=r"(?s)bad.yaml.*clustering.k_range"):
         load_segment_config(bad)
+
+
+def test_a_former_customer_is_not_labelled_a_prospect():
+    """Before, every account not paying now was a 'prospect', including one that had won four deals."""
+    features = feature_rows(4, is_customer=[True, False, False, False], won_deals=[1.0, 4.0, 0.0, 0.0],
+                            customer_tenure_days=[400.0, np.nan, 800.0, np.nan], icp_fit_score=[10.0, 40.0, 70.0, 90.0])
+    frame = assign_segments(features, None, SegmentConfig(clustering=SMALL_CLUSTERS)).frame
+    assert frame["customer_status"].tolist() == ["customer", "former customer", "former customer", "prospect"]

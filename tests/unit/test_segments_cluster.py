@@ -71,3 +71,26 @@ def test_profile_names_the_distinguishing_features():
     assert profiles[1].text == "mid-market software prospects in North America: heavy product usage"
     assert profiles[1].name == "C2: mid-market software prospects in North America, heavy product usage"
     assert profiles[1].distinctive[0][0] == "product_usage_minutes_30d"
+
+
+def test_a_cluster_that_is_the_same_as_before_keeps_its_name_and_a_new_one_gets_a_new_name():
+    """Clusters are matched to the previous version's by account overlap (Hungarian assignment on the Jaccard
+    index); the profile text of a cluster drifts a little from month to month, its name must not."""
+    from b2bscore.segments.cluster import carry_cluster_names
+
+    ids = [f"A{i:02d}" for i in range(30)]
+    previous = pd.DataFrame({"account_id": ids, "cluster_name": ["C1: mid-market prospects, larger companies"] * 12
+                             + ["C2: smb prospects, smaller companies"] * 10 + ["C3: customers, heavy usage"] * 8})
+    # now: the first group split in two (A00-A05 stay, A06-A11 form a new cluster), the second is renumbered and
+    # described a little differently; the third is unchanged
+    labels = np.array([1] * 6 + [3] * 6 + [0] * 10 + [2] * 8)
+    generated = {0: "C1: smb prospects, little engagement", 1: "C2: mid-market prospects, highly engaged",
+                 2: "C3: customers, heavy usage", 3: "C4: mid-market prospects, larger companies"}
+    names = carry_cluster_names(previous, np.array(ids, dtype=object), labels, generated)
+    assert names[0] == "C2: smb prospects, smaller companies"
+    assert names[2] == "C3: customers, heavy usage"
+    # half of the old C1 is too little overlap to be the same cluster: both halves are new clusters
+    assert names[1] == "C4: mid-market prospects, highly engaged"
+    assert names[3] == "C5: mid-market prospects, larger companies"
+    assert len(set(names.values())) == 4
+    assert carry_cluster_names(None, np.array(ids, dtype=object), labels, generated) == generated

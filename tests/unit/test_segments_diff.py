@@ -77,3 +77,39 @@ def test_reasons_agree_with_the_direction_of_a_tier_move():
     assert up == "intent surge on 3 topics"
     assert down.startswith("fit dropped")
     assert lateral.startswith("fit dropped")
+
+
+def test_a_change_of_customer_status_explains_only_a_move_that_points_the_same_way():
+    """The demo read "Tier 2 -> Tier 1: stopped paying (churned)" and "Tier 2 -> Tier 3: became a customer". A churned
+    account is tiered among prospects afterwards, so it may move either way; a move up is never explained by the
+    churn, nor a move down by the new contract."""
+    import numpy as np
+
+    from b2bscore.segments._changes import main_reasons
+
+    before = pd.DataFrame({"is_customer": [True, True, False, False], "demo_request_30d": [0.0, 0.0, 0.0, 0.0],
+                           "activity_total_30d": [5.0, 5.0, 5.0, 5.0]})
+    after = pd.DataFrame({"is_customer": [False, False, True, True], "demo_request_30d": [5.0, 0.0, 0.0, 0.0],
+                          "activity_total_30d": [5.0, 5.0, 5.0, 5.0]})
+    up_churned, down_churned, up_won, down_won = main_reasons(before, after, np.array([1, -1, 1, -1]))
+    assert down_churned == "stopped paying → now a former customer"
+    assert up_won == "became a customer → now in the customer list"
+    assert "stopped paying" not in up_churned and up_churned == "requested a demo (5 in 30 days)"
+    assert "became a customer" not in down_won
+    assert down_won == "now ranked among customers, against whom it scores lower"
+
+
+def test_a_rise_in_propensity_never_explains_a_move_down():
+    """Seen on the demo's refresh: "Tier 2 -> Tier 3: propensity rose 35% -> 41%". Propensity is the chance to
+    convert (prospects) or to stay (customers): a rise is good news, so it explains only a move up, and it is not
+    compared across a change of customer status, where it changes meaning."""
+    import numpy as np
+
+    from b2bscore.segments._changes import main_reasons
+
+    before = pd.DataFrame({"propensity": [0.2, 0.2, 0.9, 0.5, 0.5], "is_customer": [False, False, True, False, False]})
+    after = pd.DataFrame({"propensity": [0.6, 0.6, 0.1, 0.5, 0.5], "is_customer": [False, False, False, False, False]})
+    down, up, churned, *_ = main_reasons(before, after, np.array([-1, 1, -1, 0, 0]))
+    assert "propensity rose" not in down
+    assert up == "propensity rose 20% -> 60%"
+    assert churned == "stopped paying → now a former customer"

@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import fisher_exact, mannwhitneyu
+from statsmodels.stats.multitest import multipletests
 from test_segments_factories import kpi_dataset
 
 from b2bscore.segments import segment_kpis
 from b2bscore.segments.config import KpiConfig
 
 AS_OF = pd.Timestamp("2024-07-01")
-CONFIG = KpiConfig(window_days=182, churn_lookback_days=90, min_segment_size=2)
+CONFIG = KpiConfig(window_days=182, churn_lookback_days=90, min_segment_size=2, min_customers=1)
 
 
 def assignments() -> pd.DataFrame:
@@ -50,6 +51,7 @@ def test_customer_kpis():
     assert (tier1["prospects_at_start"], tier1["conversion_rate"]) == (1, 1.0)  # A1 won O1
     assert (tier2["prospects_at_start"], tier2["conversion_rate"]) == (1, 0.0)  # A4 did not
     assert (tier1["customers_at_start"], tier1["churn_rate"]) == (1, 1.0)  # A2 stopped paying in February
+    assert tier1["customers_now"] == 1  # A1, paying since April
     assert (tier2["customers_at_start"], tier2["churn_rate"]) == (1, 0.0)  # A3 still pays
     assert tier1["avg_realised_revenue"] == (6000.0 + 2000.0) / 2  # A1 Apr-Jun, A2 Jan-Feb; A1's July invoice is later
     assert tier2["avg_realised_revenue"] == 1000.0
@@ -63,11 +65,27 @@ def test_statistical_checks_are_the_stated_tests():
     # realised revenue of paying accounts: A1, A2 against A3 (A4 paid nothing)
     assert tier1["value_p"] == pytest.approx(mannwhitneyu([6000.0, 2000.0], [1000.0]).pvalue)
     assert tier1["substantial"] and tier1["measurable"]
-    assert not tier1["differentiable"] and tier1["flagged"]
-    assert tier1["flag_reason"] == "not different from the rest (p >= 0.05)"
+    # Benjamini-Hochberg over the four tests run (both tiers, conversion and revenue)
+    tiers = kpis()
+    p = np.concatenate([tiers["conversion_p"].to_numpy(), tiers["value_p"].to_numpy()])
+    expected = multipletests(p, method="fdr_bh")[1]
+    assert np.allclose(np.concatenate([tiers["conversion_q"], tiers["value_q"]]), expected)
+    assert not tier1["differentiable"] and not tier1["flagged"]  # a flag marks a segment that stands out
+    assert tier1["flag_reason"] == "not different from the rest (Benjamini-Hochberg q >= 0.05)"
 
 
-def test_a_segment_below_the_minimum_size_is_flagged():
+def test_a_segment_below_the_minimum_size_is_never_flagged():
     frame = kpis(CONFIG.model_copy(update={"min_segment_size": 3}))
-    assert frame.loc["Tier 1", "flag_reason"].startswith("too small (2 < 3 accounts)")
-    assert not frame["substantial"].any()
+    assert frame.loc["Tier 1", "flag_reason"] == "too small to judge (2 < 3 accounts)"
+    assert not frame["substantial"].any() and not frame["flagged"].any()
+    assert frame["conversion_q"].isna().all()  # too small to act on: not tested, so no cost to the others' power
+
+
+def test_the_csv_for_tools_holds_rounded_values():
+    from b2bscore.segments.kpis import rounded_kpis
+
+    frame = rounded_kpis(kpis().reset_index())
+    tier1 = frame.set_index("segment").loc["Tier 1"]
+    assert tier1["lead_to_opportunity_rate"] == 0.6667 and tier1["win_rate"] == 0.6667
+    assert tier1["conversion_p"] == float(f"{kpis().loc['Tier 1', 'conversion_p']:.3g}")
+    assert tier1["avg_won_deal"] == 20000.0

@@ -108,3 +108,26 @@ def test_a_failure_while_writing_leaves_no_half_written_folder(first, tmp_path, 
 def test_a_folder_without_its_assignments_is_named(tmp_path):
     with pytest.raises(DataError, match=r"segmentation .* lacks assignments.parquet, features.parquet"):
         read_segmentation(tmp_path)
+
+
+def test_the_page_speaks_in_words_percentages_and_dollars_and_fits_1280_px(first):
+    """The demo page had snake_case headers, rates as 0.291 and a 1,530 px KPI table; every chart is an <img> with
+    a data src no wider than the page."""
+    import re
+
+    page = first.summary
+    for header in ("<th class='text'>Segment</th>", "<th>Accounts</th>", "Conversion (past 12 months)", "<th>Win rate</th>",
+                   "<th>Avg. deal size</th>", "Churn (past 12 months)", "Revenue per paying account"):
+        assert header in page, header
+    for raw in ("lead_to_opportunity_rate", "conversion_rate", "avg_won_deal", "flag_reason", "churn_rate"):
+        assert raw not in page, raw
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert any(re.fullmatch(r"\d+\.\d%", c) for c in cells) and any(re.fullmatch(r"\$[\d.,]+[KM]?", c) for c in cells)
+    assert not any(re.fullmatch(r"0\.\d{3}", c) for c in cells)  # no bare rates
+    assert "max-width:1200px" in page
+    images = re.findall(r"<img [^>]*>", page)
+    assert len(images) == 6
+    for tag in images:
+        assert "src='data:image/png;base64," in tag and int(re.search(r"width='(\d+)'", tag).group(1)) <= 1200
+    # the segmentation date is the data's last month: the backtest needs 90 more days and says so
+    assert "Backtest not possible yet" in page and "more days of data" in page

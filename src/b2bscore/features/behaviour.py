@@ -12,7 +12,7 @@ from b2bscore.data.contract import ACTIVITY_TYPES
 from b2bscore.features._queries import Queries
 from b2bscore.features._window import days_between
 from b2bscore.features.config import FeatureConfig
-from b2bscore.features.specs import FeatureSpec, check_schema
+from b2bscore.features.specs import BUYING_SIGNAL, FeatureSpec, check_schema
 
 ACTIVITY_KINDS = (*ACTIVITY_TYPES, "other")
 _PHRASES = {
@@ -29,27 +29,48 @@ _PHRASES = {
 }
 
 
+_EFFECTS: dict[str, dict[str, str]] = {
+    # buying signals: they burst while an account is in market (the synthetic world's generator draws them so)
+    **{kind: BUYING_SIGNAL for kind in ("demo_request", "pricing_page_view", "webinar_attended",
+                                              "content_download", "email_click")},
+    # customer health: usage falls and tickets rise while a customer is at risk of leaving
+    "product_login": {"churn": "down"},
+    "support_ticket": {"churn": "up"},
+}
+"""The activity kinds whose direction is beyond doubt, per task (counts and intensities alike)."""
+
+
 def behaviour_specs(config: FeatureConfig) -> list[FeatureSpec]:
     specs = [
-        FeatureSpec(f"{kind}_{w}d", "behavioural", "float", f"{_PHRASES[kind].capitalize()} in the last {w} days")
+        FeatureSpec(f"{kind}_{w}d", "behavioural", "float", f"{_PHRASES[kind].capitalize()} in the last {w} days",
+                    unit="count", effect=_EFFECTS.get(kind, {}))
         for kind in ACTIVITY_KINDS
         for w in config.windows_days
     ]
     longest = config.windows_days[-1]
     specs += [
         FeatureSpec(f"{kind}_intensity", "behavioural", "float",
-                    f"Recency-weighted {_PHRASES[kind]} over the last {longest} days (recent ones count more)")
+                    f"Recency-weighted {_PHRASES[kind]} over the last {longest} days (recent ones count more)",
+                    unit="number", effect=_EFFECTS.get(kind, {}))
         for kind in ACTIVITY_KINDS
     ]
     specs += [
-        FeatureSpec("activity_total_30d", "behavioural", "float", "All engagement events in the last 30 days"),
-        FeatureSpec("activity_trend", "behavioural", "float", "Engagement trend: last 30 days vs the 60 days before (log ratio)"),
-        FeatureSpec("days_since_last_activity", "behavioural", "float", "Days since the last engagement event"),
-        FeatureSpec("email_click_rate_90d", "behavioural", "float", "Email clicks per email open in the last 90 days"),
-        FeatureSpec("product_usage_minutes_30d", "behavioural", "float", "Minutes of product usage in the last 30 days"),
-        FeatureSpec("product_usage_trend", "behavioural", "float", "Product-usage trend: last 30 days vs the 60 days before (log ratio)"),
-        FeatureSpec("engaged_leads_90d", "behavioural", "float", "Distinct people engaged in the last 90 days"),
-        FeatureSpec("engaged_roles_90d", "behavioural", "float", "Distinct buying-committee roles engaged in the last 90 days"),
+        FeatureSpec("activity_total_30d", "behavioural", "float", "All engagement events in the last 30 days",
+                    unit="count"),
+        FeatureSpec("activity_trend", "behavioural", "float", "Engagement trend: last 30 days vs the 60 days before",
+                    unit="change"),
+        FeatureSpec("days_since_last_activity", "behavioural", "float", "Days since the last engagement event",
+                    unit="days"),
+        FeatureSpec("email_click_rate_90d", "behavioural", "float", "Email clicks per email open in the last 90 days",
+                    unit="percent"),
+        FeatureSpec("product_usage_minutes_30d", "behavioural", "float", "Minutes of product usage in the last 30 days",
+                    unit="count", effect={"churn": "down"}),
+        FeatureSpec("product_usage_trend", "behavioural", "float",
+                    "Product-usage trend: last 30 days vs the 60 days before", unit="change", effect={"churn": "down"}),
+        FeatureSpec("engaged_leads_90d", "behavioural", "float", "Distinct people engaged in the last 90 days",
+                    unit="count"),
+        FeatureSpec("engaged_roles_90d", "behavioural", "float",
+                    "Distinct buying-committee roles engaged in the last 90 days", unit="count"),
     ]
     return specs
 

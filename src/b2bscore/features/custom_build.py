@@ -52,13 +52,14 @@ def activity_specs(config: FeatureConfig) -> list[FeatureSpec]:
     """Per resolved topic, its activity count in each window; then the summed activity value, when resolved."""
     specs = [
         FeatureSpec(topic_feature(topic, w), "behavioural", "float",
-                    f"Activities on {topic.replace('_', ' ')} in the last {w} days")
+                    f"Activities on {topic.replace('_', ' ')} in the last {w} days", unit="count")
         for topic in config.custom.topics
         for w in config.windows_days
     ]
     if config.custom.activity_value:
         specs += [FeatureSpec(f"activity_value_{w}d", "behavioural", "float",
-                              f"Total value of engagement events (minutes, pages viewed) in the last {w} days")
+                              f"Total value of engagement events (minutes, pages viewed) in the last {w} days",
+                              unit="number")
                   for w in VALUE_WINDOWS]
     return specs
 

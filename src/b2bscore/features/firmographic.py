@@ -13,15 +13,15 @@ REVENUE_BANDS = ((0, "under_1m"), (1e6, "1m_10m"), (1e7, "10m_100m"), (1e8, "100
 UNKNOWN = "unknown"
 
 SPECS = [
-    FeatureSpec("log_employees", "firmographic", "float", "Company size (log of employee count)"),
-    FeatureSpec("log_annual_revenue", "firmographic", "float", "Company revenue (log of annual revenue)"),
+    FeatureSpec("log_employees", "firmographic", "float", "Employees at the company", unit="count", log=True),
+    FeatureSpec("log_annual_revenue", "firmographic", "float", "Annual revenue of the company", unit="money", log=True),
     FeatureSpec("size_band", "firmographic", "category", "Employee size band"),
     FeatureSpec("revenue_band", "firmographic", "category", "Annual revenue band"),
     FeatureSpec("industry", "firmographic", "category", "Industry"),
     FeatureSpec("region", "firmographic", "category", "Sales region"),
     FeatureSpec("ownership", "firmographic", "category", "Ownership type"),
     FeatureSpec("funding_stage", "firmographic", "category", "Latest funding stage"),
-    FeatureSpec("company_age_years", "firmographic", "float", "Years since the company was founded"),
+    FeatureSpec("company_age_years", "firmographic", "float", "Years since the company was founded", unit="years"),
 ]
 
 

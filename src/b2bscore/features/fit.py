@@ -8,12 +8,13 @@ import pandas as pd
 from b2bscore.errors import ConfigError
 from b2bscore.features.config import IcpConfig, IcpRule
 from b2bscore.features.firmographic import UNKNOWN
-from b2bscore.features.specs import FeatureSpec, check_schema
+from b2bscore.features.specs import BUYING_SIGNAL, FeatureSpec, check_schema
 
 SPECS = [
-    FeatureSpec("icp_fit_score", "fit", "float", "Fit with the Ideal Customer Profile (0-100)"),
-    FeatureSpec("icp_green_flags", "fit", "int", "Number of ICP green flags"),
-    FeatureSpec("icp_red_flags", "fit", "int", "Number of ICP red flags"),
+    FeatureSpec("icp_fit_score", "fit", "float", "Fit with the Ideal Customer Profile (0-100)", unit="score",
+                effect=BUYING_SIGNAL),
+    FeatureSpec("icp_green_flags", "fit", "int", "Number of ICP green flags", unit="count"),
+    FeatureSpec("icp_red_flags", "fit", "int", "Number of ICP red flags", unit="count"),
     FeatureSpec("icp_flags", "fit", "string", "ICP flags that fired (+green, -red)", model_input=False),
 ]
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from b2bscore.features._queries import Queries
 from b2bscore.features.config import FeatureConfig
-from b2bscore.features.specs import FeatureSpec, check_schema
+from b2bscore.features.specs import BUYING_SIGNAL, FeatureSpec, check_schema
 
 NO_TOPIC = "none"
 
@@ -15,11 +15,16 @@ NO_TOPIC = "none"
 def intent_specs(config: FeatureConfig) -> list[FeatureSpec]:
     weeks, threshold = config.intent_weeks, config.surge_threshold
     return [
-        FeatureSpec("intent_max", "intent", "float", f"Highest intent surge score in the last {weeks} weeks"),
-        FeatureSpec("intent_mean", "intent", "float", f"Average intent surge score in the last {weeks} weeks"),
-        FeatureSpec("intent_surging_topics", "intent", "float", f"Topics surging (score >= {threshold:g}) in the last {weeks} weeks"),
-        FeatureSpec("intent_key_topic_max", "intent", "float", f"Highest surge on our key topics in the last {weeks} weeks"),
-        FeatureSpec("intent_trend", "intent", "float", f"Change of the average surge score vs the {weeks} weeks before"),
+        FeatureSpec("intent_max", "intent", "float", f"Highest intent surge score in the last {weeks} weeks",
+                    unit="score", effect=BUYING_SIGNAL),
+        FeatureSpec("intent_mean", "intent", "float", f"Average intent surge score in the last {weeks} weeks",
+                    unit="score"),
+        FeatureSpec("intent_surging_topics", "intent", "float", f"Topics surging (score >= {threshold:g}) in the last {weeks} weeks",
+                    unit="count", effect=BUYING_SIGNAL),
+        FeatureSpec("intent_key_topic_max", "intent", "float", f"Highest surge on our key topics in the last {weeks} weeks",
+                    unit="score", effect=BUYING_SIGNAL),
+        FeatureSpec("intent_trend", "intent", "float", f"Change of the average surge score vs the {weeks} weeks before",
+                    unit="number"),
         FeatureSpec("intent_top_topic", "intent", "category", f"Topic with the highest surge in the last {weeks} weeks", model_input=False),
     ]
 

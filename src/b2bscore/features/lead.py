@@ -14,9 +14,9 @@ SPECS = [
     FeatureSpec("lead_buying_role", "lead", "category", "Role of the lead in the buying committee"),
     FeatureSpec("lead_seniority", "lead", "category", "Seniority of the lead's job title"),
     FeatureSpec("lead_function", "lead", "category", "Job function of the lead (from the job title)"),
-    FeatureSpec("lead_age_days", "lead", "float", "Days since the lead was created"),
-    FeatureSpec("lead_activities_30d", "lead", "float", "The lead's own engagement events in the last 30 days"),
-    FeatureSpec("lead_activities_total", "lead", "float", "The lead's own engagement events so far"),
+    FeatureSpec("lead_age_days", "lead", "float", "Days since the lead was created", unit="days"),
+    FeatureSpec("lead_activities_30d", "lead", "float", "The lead's own engagement events in the last 30 days", unit="count"),
+    FeatureSpec("lead_activities_total", "lead", "float", "The lead's own engagement events so far", unit="count"),
 ]
 
 # Checked in order: the first pattern that matches a title wins.

@@ -15,19 +15,20 @@ def purchase_specs(config: FeatureConfig) -> list[FeatureSpec]:
     lookback = config.customer_lookback_days
     return [
         FeatureSpec("is_customer", "behavioural", "bool", f"Is a paying customer (invoiced in the last {lookback} days)"),
-        FeatureSpec("revenue_90d", "behavioural", "float", "Revenue invoiced in the last 90 days"),
-        FeatureSpec("revenue_365d", "behavioural", "float", "Revenue invoiced in the last 365 days"),
-        FeatureSpec("invoices_365d", "behavioural", "float", "Invoices in the last 365 days"),
-        FeatureSpec("revenue_trend", "behavioural", "float", "Revenue trend: last 90 days vs the 90 days before (log ratio)"),
-        FeatureSpec("days_since_last_invoice", "behavioural", "float", "Days since the last invoice"),
-        FeatureSpec("customer_tenure_days", "behavioural", "float", "Days since the first invoice"),
-        FeatureSpec("won_deals", "behavioural", "float", "Deals won so far"),
-        FeatureSpec("won_amount_total", "behavioural", "float", "Total value of deals won so far"),
-        FeatureSpec("lost_deals", "behavioural", "float", "Deals lost so far"),
-        FeatureSpec("open_opportunities", "behavioural", "float", "Open sales opportunities"),
-        FeatureSpec("days_since_last_won", "behavioural", "float", "Days since the last won deal"),
-        FeatureSpec("leads_90d", "behavioural", "float", "New leads at the company in the last 90 days"),
-        FeatureSpec("leads_total", "behavioural", "float", "Leads at the company so far"),
+        FeatureSpec("revenue_90d", "behavioural", "float", "Revenue invoiced in the last 90 days", unit="money"),
+        FeatureSpec("revenue_365d", "behavioural", "float", "Revenue invoiced in the last 365 days", unit="money"),
+        FeatureSpec("invoices_365d", "behavioural", "float", "Invoices in the last 365 days", unit="count"),
+        FeatureSpec("revenue_trend", "behavioural", "float", "Revenue trend: last 90 days vs the 90 days before",
+                    unit="change"),
+        FeatureSpec("days_since_last_invoice", "behavioural", "float", "Days since the last invoice", unit="days"),
+        FeatureSpec("customer_tenure_days", "behavioural", "float", "Days since the first invoice", unit="days"),
+        FeatureSpec("won_deals", "behavioural", "float", "Deals won so far", unit="count"),
+        FeatureSpec("won_amount_total", "behavioural", "float", "Total value of deals won so far", unit="money"),
+        FeatureSpec("lost_deals", "behavioural", "float", "Deals lost so far", unit="count"),
+        FeatureSpec("open_opportunities", "behavioural", "float", "Open sales opportunities", unit="count"),
+        FeatureSpec("days_since_last_won", "behavioural", "float", "Days since the last won deal", unit="days"),
+        FeatureSpec("leads_90d", "behavioural", "float", "New leads at the company in the last 90 days", unit="count"),
+        FeatureSpec("leads_total", "behavioural", "float", "Leads at the company so far", unit="count"),
     ]
 
 

@@ -20,17 +20,19 @@ _CATEGORY_LABELS = {"marketing_automation": "marketing-automation", "data_wareho
 
 def technographic_specs() -> list[FeatureSpec]:
     specs = [
-        FeatureSpec(f"tech_{c}_count", "technographic", "float", f"Number of {_CATEGORY_LABELS.get(c, c)} tools in use")
+        FeatureSpec(f"tech_{c}_count", "technographic", "float", f"Number of {_CATEGORY_LABELS.get(c, c)} tools in use",
+                    unit="count")
         for c in TECH_CATEGORIES
     ]
     specs += [
-        FeatureSpec("tech_total_count", "technographic", "float", "Number of technologies in use"),
+        FeatureSpec("tech_total_count", "technographic", "float", "Number of technologies in use", unit="count"),
         FeatureSpec("legacy_stack", "technographic", "bool", "Runs a legacy on-premise stack"),
         FeatureSpec("uses_competitor", "technographic", "bool", "Uses a competitor's product"),
         FeatureSpec("modern_stack", "technographic", "bool", "Runs a modern cloud stack"),
-        FeatureSpec("complementary_tools", "technographic", "float", "Number of complementary tools in use"),
-        FeatureSpec("days_since_tech_adoption", "technographic", "float", "Days since the company last adopted a technology"),
-        FeatureSpec("tech_dropped_90d", "technographic", "float", "Technologies dropped in the last 90 days"),
+        FeatureSpec("complementary_tools", "technographic", "float", "Number of complementary tools in use", unit="count"),
+        FeatureSpec("days_since_tech_adoption", "technographic", "float", "Days since the company last adopted a technology",
+                    unit="days"),
+        FeatureSpec("tech_dropped_90d", "technographic", "float", "Technologies dropped in the last 90 days", unit="count"),
     ]
     return specs
 

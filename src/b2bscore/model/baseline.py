@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -41,6 +43,10 @@ class LogisticBaseline:
     Contributions are exact for a linear model: each encoded column's coefficient times its distance from the
     training mean, summed over the columns that encode one input (a number and its missing flag; a category's
     one-hot columns), plus a bias (the margin of the average training row); they add up to the margin.
+
+    An input with a declared direction (``inputs.directions``) keeps its coefficient on that side of zero: the
+    encoding of a number is increasing, so the sign of its coefficient is the sign of its effect, and a blend of
+    monotone trees with a monotone baseline stays monotone (see :func:`_bound_signs`).
     """
 
     kind = "classification"
@@ -62,6 +68,11 @@ class LogisticBaseline:
         frame = self._frame(features)
         self.pipeline = logistic_pipeline(self.inputs).fit(frame, y)
         encoded = self.pipeline[:-1].transform(frame)
+        directions = getattr(self.inputs, "directions", ())
+        if any(directions):
+            signs = np.zeros(encoded.shape[1])
+            signs[:len(self.inputs.numeric)] = directions[:len(self.inputs.numeric)]  # a number's own column
+            _bound_signs(self.pipeline.named_steps["model"], encoded, np.asarray(y, dtype=np.float64), signs)
         self.column_means = encoded.mean(axis=0)
         self.owner = self._owners()
         return self
@@ -102,6 +113,34 @@ class LogisticBaseline:
         np.add.at(out.T, self.owner, per_column.T)
         out[:, -1] = model.intercept_[0] + float(self.column_means @ coef)
         return out
+
+
+def _bound_signs(model: LogisticRegression, X: np.ndarray, y: np.ndarray, signs: np.ndarray) -> None:
+    """Refit ``model``'s coefficients with ``coef[j] * signs[j] >= 0`` wherever the fit broke a bound.
+
+    scikit-learn's ``LogisticRegression`` takes no bounds, so the same objective (its L2-penalised log-loss,
+    ``C x sum of losses + |w|^2 / 2``, the intercept free) is minimised by L-BFGS-B with the bounds, from the fit
+    clipped onto them: the constrained optimum, where a coefficient the data would push the wrong way ends at 0
+    (its input then explains nothing, rather than the opposite of what it means). A fit within the bounds is kept.
+    """
+    coef = model.coef_[0]
+    if not np.any(coef * signs < 0):
+        return
+    bounds = [(0.0, None) if s > 0 else (None, 0.0) if s < 0 else (None, None) for s in signs] + [(None, None)]
+    start = np.append(np.where(coef * signs < 0, 0.0, coef), model.intercept_[0])
+    target = 2 * y - 1
+
+    def objective(params: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = params[:-1], params[-1]
+        z = X @ w + b
+        loss = model.C * np.logaddexp(0.0, -target * z).sum() + 0.5 * w @ w
+        residual = model.C * (expit(z) - y)
+        return loss, np.append(X.T @ residual + w, residual.sum())
+
+    result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                      options={"maxiter": model.max_iter})
+    model.coef_ = result.x[:-1].reshape(1, -1)
+    model.intercept_ = result.x[-1:].copy()
 
 
 class RunRateBaseline:

@@ -21,7 +21,7 @@ from b2bscore.features import build_features
 from b2bscore.features.firmographic import SIZE_BANDS, band
 from b2bscore.model.estimator import ScoringModel
 from b2bscore.model.registry import ABANDONED, PENDING, REGISTRATION, abandoned_alias_target, settle_abandoned
-from b2bscore.model.scoring import FeatureCache, score_features
+from b2bscore.model.scoring import FeatureCache, prospect_mask, score_features
 from b2bscore.model.tasks import MODEL_NAMES, TASK_NAMES
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,9 @@ def load_champions(client: MlflowClient) -> dict[str, Champion]:
 
 @dataclass(frozen=True)
 class AccountScores:
-    """One row per account: ``p_convert`` (best open lead), ``p_churn`` and ``cltv_pred`` (customers),
-    ``expected_value`` (customers: predicted CLTV; prospects: p_convert x look-alike first-year value)."""
+    """One row per account: ``p_convert`` (best open lead), ``p_win`` (prospects: the propensity model's chance to
+    win a first deal), ``p_churn`` and ``cltv_pred`` (customers), ``expected_value`` (customers: predicted CLTV;
+    prospects: p_win -- or, without a propensity champion, p_convert -- x look-alike first-year value)."""
 
     frame: pd.DataFrame
     versions: dict[str, str]
@@ -103,12 +104,17 @@ def account_scores(data: Dataset, as_of: pd.Timestamp, champions: dict[str, Cham
     """Score every account of ``data`` as of ``as_of`` with whichever champions exist."""
     as_of = pd.Timestamp(as_of)
     frame = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy()})
-    for column in ("p_convert", "p_churn", "cltv_pred"):
+    for column in ("p_convert", "p_win", "p_churn", "cltv_pred"):
         frame[column] = np.nan
     account_models = [c for t, c in champions.items() if t in ("churn", "cltv")]
+    built = FeatureCache(data, as_of=as_of, entity="account")
     features = None
+    if "propensity" in champions:
+        model = champions["propensity"].model
+        features = built.features(model.feature_config)
+        prospect = prospect_mask(features)
+        frame["p_win"] = np.where(prospect, score_features(model, features)["probability"].to_numpy(), np.nan)
     if account_models:
-        built = FeatureCache(data, as_of=as_of, entity="account")
         features = built.features(account_models[0].model.feature_config)
         customers = features["is_customer"].to_numpy(dtype=bool)
         for champion in account_models:
@@ -127,25 +133,32 @@ def account_scores(data: Dataset, as_of: pd.Timestamp, champions: dict[str, Cham
 
 def _best_open_lead(data: Dataset, as_of: pd.Timestamp, model: ScoringModel) -> pd.DataFrame:
     """Per account, the highest conversion probability of its open leads (:meth:`Dataset.open_leads`: the leads
-    batch scoring writes, so an account's p_convert is the best of its rows in the batch leads file)."""
+    batch scoring writes, so an account's p_convert is the best of its rows in the batch leads file) and that
+    lead's id (``best_lead_id``: the lead to call)."""
     entities = data.open_leads(as_of)
     if entities.empty:
-        return pd.DataFrame({"account_id": pd.Series(dtype=object), "p_convert": pd.Series(dtype=float)})
+        return pd.DataFrame({"account_id": pd.Series(dtype=object), "p_convert": pd.Series(dtype=float),
+                             "best_lead_id": pd.Series(dtype=object)})
     features = build_features(data, entities, entity="lead", config=model.feature_config)
     scored = score_features(model, features)
-    return scored.groupby("account_id", sort=False)["probability"].max().rename("p_convert").reset_index()
+    best = scored.sort_values(["probability", "lead_id"], ascending=[False, True], kind="stable")
+    best = best.drop_duplicates("account_id")
+    return best.rename(columns={"probability": "p_convert", "lead_id": "best_lead_id"})[
+        ["account_id", "p_convert", "best_lead_id"]].reset_index(drop=True)
 
 
 def _expected_value(data: Dataset, as_of: pd.Timestamp, frame: pd.DataFrame, features: pd.DataFrame | None) -> np.ndarray:
-    """Customers: their predicted CLTV; prospects: p_convert x the first-year revenue of look-alike customers."""
+    """Customers: their predicted CLTV; prospects: p_win (else p_convert) x the first-year revenue of look-alike
+    customers."""
     value = frame["cltv_pred"].to_numpy(dtype=float).copy()
     lookalike = first_year_value_by_size(data, as_of)
     if lookalike is None or features is None:
         return value
     size = features.set_index("account_id")["size_band"].reindex(frame["account_id"]).astype(object).to_numpy()
     typical = pd.Series(size).map(lookalike).fillna(np.nanmedian(lookalike.to_numpy())).to_numpy(dtype=float)
-    prospect = np.isnan(value) & frame["p_convert"].notna().to_numpy()
-    value[prospect] = frame["p_convert"].to_numpy()[prospect] * typical[prospect]
+    chance = frame["p_win"].fillna(frame["p_convert"]).to_numpy(dtype=float)
+    prospect = np.isnan(value) & ~np.isnan(chance)
+    value[prospect] = chance[prospect] * typical[prospect]
     return value
 
 

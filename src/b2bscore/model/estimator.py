@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from b2bscore.errors import ConfigError
 from b2bscore.features import FeatureConfig, feature_specs
 from b2bscore.model.settings import Calibration, LightGBMConfig
-from b2bscore.model.tasks import Entity, Kind
+from b2bscore.model.tasks import TASK_NAMES, TASKS, Entity, Kind, TaskName
 
 TARGET_ENCODED_FROM = 32
 """A categorical input with more training categories than this (a customer's 500-value partner code) is target
@@ -34,8 +34,23 @@ encoded: each category becomes its smoothed label mean, cross-fitted on the trai
 ``TargetEncoder``), so that rare categories shrink toward the overall rate instead of being memorised."""
 
 GRADES = ("A", "B", "C", "D")
-GRADE_SHARES = (0.10, 0.20, 0.30)  # A: top 10% of the validation period, B: next 20%, C: next 30%, D: the rest
+GRADE_LIFTS = (3.0, 1.5, 0.75)
+"""A lead's grade is its calibrated probability against the base rate: A at least 3x the base rate, B at least
+1.5x, C at least 0.75x (about average or better), D below. Fixed multiples, so a grade means the same in every run
+and every release, and a grade can be empty when no lead is that likely."""
+RISK_LEVELS = ("high", "medium", "low")
+RISK_LIFTS = (2.0, 0.75)
+"""A customer's churn risk level, the same way: high at least 2x the base rate, medium at least 0.75x, low below."""
+MONOTONE_METHOD = "advanced"
+"""LightGBM's ``monotone_constraints_method`` for the declared directions: 'advanced' bounds each leaf only as much
+as monotonicity needs (LightGBM's documentation: the most accurate of its methods, at some training time). On a
+generated world of 2,000 accounts it raised the test ROC AUC of conversion, propensity and churn over no
+constraints (the signals it constrains are the generator's real drivers)."""
 _OPTIONS = {"task": get_args(Kind), "entity": get_args(Entity), "calibration": get_args(Calibration)}
+_TASK_OF_KIND = {("classification", "lead"): "conversion", ("classification", "account"): "churn",
+                 ("regression", "account"): "cltv"}
+"""The business task of a model not told its ``business_task`` (those fitted before it existed): the one task of its
+kind and entity when it was fitted."""
 
 
 @dataclass(frozen=True)
@@ -44,16 +59,29 @@ class ModelInputs:
 
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    directions: tuple[int, ...] = ()
+    """Per input of ``names``: +1 when the prediction may only rise with it, -1 when it may only fall, 0 free (the
+    directions its feature spec declares for the task; empty: none, as in models fitted before they were declared)."""
 
     @property
     def names(self) -> tuple[str, ...]:
         return self.numeric + self.categorical
 
+    @property
+    def constraints(self) -> list[int]:
+        """``directions`` as LightGBM's ``monotone_constraints``, one per input (all 0 when none is declared)."""
+        return list(self.directions) if self.directions else [0] * len(self.names)
+
     @classmethod
-    def declared(cls, config: FeatureConfig, entity: str) -> ModelInputs:
+    def declared(cls, config: FeatureConfig, entity: str, task: str | None = None) -> ModelInputs:
+        """The model inputs of ``entity`` and, given ``task``, the directions their specs declare for it."""
         specs = [s for s in feature_specs(config, entity) if s.model_input]
-        return cls(numeric=tuple(s.name for s in specs if s.dtype in ("float", "int", "bool")),
-                   categorical=tuple(s.name for s in specs if s.dtype == "category"))
+        numeric = [s for s in specs if s.dtype in ("float", "int", "bool")]
+        categorical = [s for s in specs if s.dtype == "category"]
+        sign = {"up": 1, "down": -1, None: 0}
+        directions = tuple(sign[s.direction(task)] for s in numeric) + (0,) * len(categorical)
+        return cls(numeric=tuple(s.name for s in numeric), categorical=tuple(s.name for s in categorical),
+                   directions=directions if any(directions) else ())
 
     def categories(self, features: pd.DataFrame) -> dict[str, list]:
         """Each categorical input's values in ``features``, sorted (missing values left out)."""
@@ -92,8 +120,25 @@ class ScoringModel(BaseEstimator):
     categories in the training rows), ``target_encoders_`` (the categorical inputs of more than
     ``TARGET_ENCODED_FROM`` categories, each with its fitted ``TargetEncoder``), ``booster_`` and ``best_iteration_`` (the LightGBM trees, cut where early
     stopping found the best validation score), ``calibrator_`` (classification: maps the booster's probability to a
-    calibrated one; None for regression), ``grade_cuts_`` (classification: the A/B/C score cut-offs) and, derived
-    from ``inputs_``, ``feature_names_in_`` and ``n_features_in_``.
+    calibrated one; None for regression), ``base_rate_`` (classification: the validation period's positive rate),
+    ``grade_cuts_`` (classification: the A/B/C probability cut-offs, ``GRADE_LIFTS`` x ``base_rate_``),
+    ``medians_`` (each input with a declared direction: its median over the training rows, the typical value a
+    reason compares with) and, derived from ``inputs_``, ``feature_names_in_`` and ``n_features_in_``.
+
+    Grades mean the same in every run: a lead's grade is its calibrated probability against the base rate (A at
+    least 3x, B at least 1.5x, C at least 0.75x, D below; :meth:`grade`), a customer's churn risk level the same
+    way (high at least 2x, medium at least 0.75x, low below; :meth:`risk_level`). Models fitted before
+    ``base_rate_`` was kept keep the cut-offs they were fitted with (``grade_cuts_``: the top 10% of their validation
+    period's scores, the next 20% and the next 30%).
+
+    ``business_task`` names the task of :data:`TASKS` the model predicts ('conversion', 'propensity', 'churn',
+    'cltv'), which ``task`` and ``entity`` alone no longer tell apart (propensity and churn are both account
+    classifiers); without it (None, and in models fitted before it existed) :attr:`task_name` is 'conversion' for
+    a lead classifier, 'churn' for an account classifier and 'cltv' for a regressor.
+
+    Features whose spec declares a direction for the model's task (:attr:`task_name`) are monotone in the model: the
+    trees through LightGBM's ``monotone_constraints`` (method ``MONOTONE_METHOD``), the logistic baseline through
+    sign-bounded coefficients (``b2bscore.model.baseline``), so a blend of them is monotone too.
 
     The trees alone are one candidate. :meth:`with_candidate` makes the model a blend of the trees with a baseline
     fitted on the same rows (``baseline_``, weighted ``1 - blend_weight_``; ``blend_weight_ = 0`` is the baseline
@@ -101,13 +146,16 @@ class ScoringModel(BaseEstimator):
     validation period best (``b2bscore.training.candidates``). ``candidate_`` names it.
     """
 
+    business_task: TaskName | None = None  # the default of models pickled before the parameter existed
+
     def __init__(self, *, task: Kind, entity: Entity, feature_config: FeatureConfig, lgbm: LightGBMConfig,
-                 calibration: Calibration = "isotonic") -> None:
+                 calibration: Calibration = "isotonic", business_task: TaskName | None = None) -> None:
         self.task = task
         self.entity = entity
         self.feature_config = feature_config
         self.lgbm = lgbm
         self.calibration = calibration
+        self.business_task = business_task
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -124,13 +172,21 @@ class ScoringModel(BaseEstimator):
     def n_features_in_(self) -> int:
         return len(self.inputs_.names)
 
+    @property
+    def task_name(self) -> TaskName:
+        """The business task the model predicts: ``business_task``, or the one of its kind and entity before
+        ``business_task`` existed."""
+        return self.business_task or _TASK_OF_KIND[(self.task, self.entity)]  # type: ignore[return-value]
+
     # -- fitting ----------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray, *, eval_set: tuple[pd.DataFrame, np.ndarray]) -> ScoringModel:
         """Fit on ``X`` and ``y`` (0/1 labels, or values for regression), stopping early on ``eval_set`` =
         (X_valid, y_valid), which also fits the calibration and the grade cut-offs: a later period than ``X``'s."""
         self._check_options()
         X_valid, y_valid = eval_set
-        self.inputs_ = ModelInputs.declared(self.feature_config, self.entity)
+        self.inputs_ = ModelInputs.declared(self.feature_config, self.entity, self.task_name)
+        self.medians_ = {name: float(X[name].astype(np.float64).median())
+                         for name, sign in zip(self.inputs_.names, self.inputs_.constraints) if sign}
         self.categories_ = self.inputs_.categories(X)
         self.target_encoders_ = {}
         x_train = self._fit_target_encoders(X, y)
@@ -143,6 +199,8 @@ class ScoringModel(BaseEstimator):
             "bagging_freq": 1, "lambda_l2": self.lgbm.lambda_l2, "num_threads": self.lgbm.num_threads,
             "seed": self.lgbm.seed, "deterministic": True, "verbosity": -1,
         }
+        if self.inputs_.directions:
+            params |= {"monotone_constraints": self.inputs_.constraints, "monotone_constraints_method": MONOTONE_METHOD}
         names = list(self.inputs_.names)
         categorical = [name for name in self.inputs_.categorical if name not in self.target_encoders_]
         train_set = lgb.Dataset(x_train, label=y, feature_name=names, categorical_feature=categorical, free_raw_data=True)
@@ -154,16 +212,30 @@ class ScoringModel(BaseEstimator):
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.calibrator_ = None
         if self.task == "classification":
-            raw = self._raw(x_valid)
-            self.calibrator_ = _fit_calibrator(raw, y_valid, self.calibration)
-            self.grade_cuts_ = _grade_cuts(self._calibrated(raw)[:, 1])
+            self.calibrator_ = _fit_calibrator(self._raw(x_valid), y_valid, self.calibration)
+            self._fit_grades(y_valid)
         return self
+
+    def _fit_grades(self, y_valid: np.ndarray) -> None:
+        """The base rate of the validation period, the one the calibration is fitted on (so a lead as likely as
+        the average one there has a probability of the base rate), and the grade cut-offs from it."""
+        self.base_rate_ = float(np.mean(y_valid))
+        self.grade_cuts_ = tuple(lift * self.base_rate_ for lift in GRADE_LIFTS)
 
     def _check_options(self) -> None:
         for name, valid in _OPTIONS.items():
             if getattr(self, name) not in valid:
                 raise ConfigError(f"unknown {name} {getattr(self, name)!r} for ScoringModel; "
                                   f"choose one of: {', '.join(valid)}")
+        if self.business_task is None:
+            return
+        if self.business_task not in TASK_NAMES:
+            raise ConfigError(f"unknown business_task {self.business_task!r} for ScoringModel; "
+                              f"choose one of: {', '.join(TASK_NAMES)}")
+        declared = TASKS[self.business_task]
+        if (declared.kind, declared.entity) != (self.task, self.entity):
+            raise ConfigError(f"business_task {self.business_task!r} is a {declared.kind} of {declared.entity}s, "
+                              f"not a {self.task} of {self.entity}s")
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         matrix = self.inputs_.encode(X, self.categories_)
@@ -218,9 +290,8 @@ class ScoringModel(BaseEstimator):
         model.blend_weight_ = 1.0 if model.baseline_ is None else float(weight)
         if model.task == "classification":
             X_valid, y_valid = eval_set
-            raw = model.raw_score(X_valid)
-            model.calibrator_ = _fit_calibrator(raw, y_valid, model.calibration)
-            model.grade_cuts_ = _grade_cuts(model._calibrated(raw)[:, 1])
+            model.calibrator_ = _fit_calibrator(model.raw_score(X_valid), y_valid, model.calibration)
+            model._fit_grades(y_valid)
         return model
 
     # -- scoring ----------------------------------------------------------------------
@@ -238,10 +309,22 @@ class ScoringModel(BaseEstimator):
         return self.raw_score(X)
 
     def grade(self, probability: np.ndarray) -> np.ndarray:
-        """A-D: A is the top 10% of the validation period's scores, then 20%, 30% and the rest."""
+        """A-D from calibrated probabilities: A at least ``GRADE_LIFTS[0]`` (3) x the base rate, B at least 1.5x,
+        C at least 0.75x, D below (a model fitted before the base rate was kept: its validation quantiles)."""
         check_is_fitted(self)
-        position = np.searchsorted(-np.asarray(self.grade_cuts_), -np.asarray(probability), side="left")
-        return np.asarray(GRADES, dtype=object)[position]
+        return _rate(probability, self.grade_cuts_, GRADES)
+
+    def risk_level(self, probability: np.ndarray) -> np.ndarray:
+        """'high', 'medium' or 'low' from calibrated probabilities of churn: high at least ``RISK_LIFTS[0]`` (2) x
+        the base rate, medium at least 0.75x, low below. A model fitted before the base rate was kept: high is its
+        grade A (top 10% of its validation period), medium B or C, low D."""
+        check_is_fitted(self)
+        base_rate = getattr(self, "base_rate_", None)
+        if base_rate is None:
+            cuts = (self.grade_cuts_[0], self.grade_cuts_[-1])
+        else:
+            cuts = tuple(lift * base_rate for lift in RISK_LIFTS)
+        return _rate(probability, cuts, RISK_LEVELS)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact per-feature contributions plus 'bias'; a row's contributions add up to its uncalibrated raw score
@@ -363,6 +446,7 @@ class _Calibrator:
         return np.column_stack([1 - probability, probability])
 
 
-def _grade_cuts(probability: np.ndarray) -> tuple[float, ...]:
-    cumulative = np.cumsum(GRADE_SHARES)
-    return tuple(float(np.quantile(probability, 1 - share)) for share in cumulative)
+def _rate(probability: np.ndarray, cuts: tuple[float, ...], labels: tuple[str, ...]) -> np.ndarray:
+    """``labels[k]`` for a probability at least ``cuts[k]`` (cuts descending), the last label below them all."""
+    position = np.searchsorted(-np.asarray(cuts, dtype=np.float64), -np.asarray(probability), side="left")
+    return np.asarray(labels, dtype=object)[position]

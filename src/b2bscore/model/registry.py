@@ -106,6 +106,7 @@ class ModelSummary:
     candidate: str | None = None  # what the champion is: lightgbm, baseline or blend (None: recorded before 0.3)
     baseline_metrics: dict[str, float] | None = None  # its baseline's figures on the same periods (test_, valid_)
     valid_metrics: dict[str, float] | None = None  # the champion's own on the validation period (before calibration)
+    challenger_metrics: dict[str, float] | None = None  # the challenger's test metrics, as champion_metrics
 
 
 _last_stamp = [0]
@@ -310,7 +311,7 @@ def rollback(client: MlflowClient, name: str, *, actor: str = "b2bscore", audit_
 
 
 def list_models(client: MlflowClient, *, audit_log: Path | None = None) -> list[ModelSummary]:
-    """The b2bscore models in the registry with their aliases, version counts and champion metrics.
+    """The b2bscore models in the registry with their aliases, version counts, and champion and challenger metrics.
 
     Leftovers of killed jobs are settled first (:func:`settle_leftovers`), so what it lists is what a completed
     job left.
@@ -319,23 +320,31 @@ def list_models(client: MlflowClient, *, audit_log: Path | None = None) -> list[
     out = []
     for model in sorted(client.search_registered_models(filter_string=f"name LIKE '{MODEL_PREFIX}%'"), key=lambda m: m.name):
         champion = _alias_version(client, model.name, CHAMPION)
+        challenger = _alias_version(client, model.name, CHALLENGER)
         metrics = baseline = valid = candidate = None
         if champion is not None:
             tags = client.get_model_version(model.name, champion).tags
-            metrics = {k.removeprefix("test_"): float(v) for k, v in tags.items()
-                       if k.startswith("test_") and k.removeprefix("test_") in _SUMMARY_METRICS}
+            metrics = _test_metrics(tags)
             baseline = {k.removeprefix("baseline_"): float(v) for k, v in tags.items() if k.startswith("baseline_")}
             valid = {k.removeprefix("chosen_valid_"): float(v) for k, v in tags.items() if k.startswith("chosen_valid_")}
             candidate = tags.get("candidate")
         history = alias_history(client, model.name)
         versions = client.search_model_versions(f"name='{model.name}'")
         out.append(ModelSummary(
-            name=model.name, champion=champion, challenger=_alias_version(client, model.name, CHALLENGER),
+            name=model.name, champion=champion, challenger=challenger,
+            challenger_metrics=(None if challenger is None
+                                else _test_metrics(client.get_model_version(model.name, challenger).tags)),
             versions=len(versions), champion_metrics=metrics, last_move=history[-1] if history else None,
             abandoned=sum(v.tags.get(REGISTRATION) == ABANDONED for v in versions),
             candidate=candidate, baseline_metrics=baseline or None, valid_metrics=valid or None,
         ))
     return out
+
+
+def _test_metrics(tags: dict[str, str]) -> dict[str, float]:
+    """A version's test-period figures of the summary metrics, from its tags."""
+    return {k.removeprefix("test_"): float(v) for k, v in tags.items()
+            if k.startswith("test_") and k.removeprefix("test_") in _SUMMARY_METRICS}
 
 
 def settle_leftovers(client: MlflowClient, *, audit_log: Path | None = None) -> None:
@@ -411,27 +420,63 @@ _COMPARED = {f"test_{m}" for m in ("n", "base_rate", "roc_auc", "pr_auc", "brier
                                    "mae", "rmse", "spearman", "gini_normalised", "capture_top20")}
 
 
-def compare_runs(client: MlflowClient, experiment_name: str, last: int = 5) -> pd.DataFrame:
-    """The latest ``last`` finished runs side by side: parameters that differ, then the test metrics."""
+@dataclass(frozen=True)
+class RunComparison:
+    """The latest runs of a model side by side. Columns are labelled ``v3 (champion)`` for a run that registered a
+    version (with its alias, if any), else by run-id prefix and start time. ``parameters``: only the parameters and
+    tags that differ between the runs (empty when none do); ``metrics``: the test metrics."""
+
+    parameters: pd.DataFrame
+    metrics: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        return self.metrics.empty and self.parameters.empty
+
+
+def _run_labels(client: MlflowClient, model_name: str | None) -> dict[str, str]:
+    """run id -> ``v3 (champion)`` for each run that registered a version of ``model_name``."""
+    if model_name is None:
+        return {}
+    try:
+        versions = client.search_model_versions(f"name='{model_name}'")
+    except MlflowException:
+        return {}
+    aliases = {str(_alias_version(client, model_name, a)): a for a in (CHAMPION, CHALLENGER)}
+    labels = {}
+    for version in sorted(versions, key=lambda v: int(v.version)):
+        alias = aliases.get(str(version.version))
+        labels[version.run_id] = f"v{version.version}" + (f" ({alias})" if alias else "")
+    return labels
+
+
+def compare_runs(client: MlflowClient, experiment_name: str, last: int = 5, *,
+                 model_name: str | None = None) -> RunComparison:
+    """The latest ``last`` finished runs side by side: parameters that differ, then the test metrics; runs that
+    registered a version of ``model_name`` are labelled by version and alias."""
+    nothing = RunComparison(pd.DataFrame(), pd.DataFrame())
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
-        return pd.DataFrame()
+        return nothing
     runs = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=last)
     if not runs:
-        return pd.DataFrame()
-    columns = {}
+        return nothing
+    labels = _run_labels(client, model_name)
+    parameters, metrics = {}, {}
     for run in runs:
         started = datetime.fromtimestamp(run.info.start_time / 1000, tz=timezone.utc).strftime("%m-%d %H:%M")
-        label = f"{run.info.run_id[:8]} {started}"
-        columns[label] = {**{f"param {k}": v for k, v in run.data.params.items()},
-                          **{f"tag {k}": v for k, v in run.data.tags.items() if k in ("data.digest", "b2bscore.version")},
-                          **{k: v for k, v in run.data.metrics.items()
-                             if k.removeprefix("baseline_").removeprefix("oracle_") in _COMPARED or k.startswith("lift_over")}}
-    frame = pd.DataFrame(columns)
-    is_param = frame.index.str.startswith(("param ", "tag "))
-    differs = frame.astype(str).nunique(axis=1, dropna=False) > 1
-    keep = (is_param & differs) | ~is_param
-    frame = frame[keep]
-    order = sorted(frame.index, key=lambda k: (not k.startswith(("param ", "tag ")), k))
-    return frame.loc[order]
+        label = labels.get(run.info.run_id) or f"{run.info.run_id[:8]} {started}"
+        parameters[label] = {**{f"param {k}": v for k, v in run.data.params.items()},
+                             **{f"tag {k}": v for k, v in run.data.tags.items() if k in ("data.digest", "b2bscore.version")}}
+        metrics[label] = {k: v for k, v in run.data.metrics.items()
+                          if k.removeprefix("baseline_").removeprefix("oracle_") in _COMPARED or k.startswith("lift_over")}
+    params = pd.DataFrame(parameters)
+    if len(params):
+        params = params[params.astype(str).nunique(axis=1, dropna=False) > 1].sort_index()
+    figures = pd.DataFrame(metrics)
+    if len(figures):  # the model's own figures first, then its baseline's, the oracle's and the lifts
+        group = ("test_", "baseline_", "oracle_", "lift_")
+        figures = figures.loc[sorted(figures.index, key=lambda k: (next((i for i, g in enumerate(group)
+                                                                           if k.startswith(g)), len(group)), k))]
+    return RunComparison(params, figures)

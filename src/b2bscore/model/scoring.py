@@ -15,14 +15,20 @@ from b2bscore.model.estimator import ScoringModel
 
 
 def score_features(model: ScoringModel, features: pd.DataFrame) -> pd.DataFrame:
-    """Scores of already-built feature rows (keeps their keys and as-of)."""
+    """Scores of already-built feature rows (keeps their keys and as-of).
+
+    A classifier's rows hold its calibrated ``probability``, the 0-100 ``score`` and how it compares with the base
+    rate: a lead's ``grade`` (A-D, A the best), a customer's churn ``risk_level`` (high, medium, low)."""
     keys = [c for c in ("lead_id", "account_id", "as_of") if c in features.columns]
     out = features[keys].copy()
     prediction = model.predict(features)
     if model.task == "classification":
         out["probability"] = prediction
         out["score"] = np.rint(100 * prediction).astype(np.int64)
-        out["grade"] = model.grade(prediction)
+        if model.task_name == "churn":
+            out["risk_level"] = model.risk_level(prediction)
+        else:
+            out["grade"] = model.grade(prediction)
     else:
         out["value"] = prediction
     return out
@@ -54,3 +60,9 @@ class FeatureCache:
         frame = build_features(self.data, self.entities, self.as_of, entity=self.entity, config=config)
         self._built.append((key, frame))
         return frame
+
+
+def prospect_mask(features: pd.DataFrame) -> np.ndarray:
+    """Accounts that have never bought: no won deal and no invoice so far (the propensity model's population)."""
+    return ((features["won_deals"].to_numpy(dtype=np.float64) == 0) & ~features["is_customer"].to_numpy(dtype=bool)
+            & features["customer_tenure_days"].isna().to_numpy())

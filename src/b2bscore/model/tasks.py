@@ -11,7 +11,7 @@ from typing import Literal
 
 from b2bscore.errors import ConfigError
 
-TaskName = Literal["conversion", "churn", "cltv"]
+TaskName = Literal["conversion", "propensity", "churn", "cltv"]
 Kind = Literal["classification", "regression"]
 Entity = Literal["lead", "account"]
 MODEL_PREFIX = "b2bscore-"
@@ -53,6 +53,8 @@ class Task:
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("conversion", "classification", "lead", ("leads", "opportunities"), "pr_auc", 90,
          "Probability that a lead reaches a won deal within the horizon"),
+    Task("propensity", "classification", "account", ("opportunities",), "pr_auc", 90,
+         "Probability that a prospect account wins its first deal within the horizon"),
     Task("churn", "classification", "account", ("revenue",), "roc_auc", 180,
          "Probability that a paying customer's revenue stops within the horizon"),
     Task("cltv", "regression", "account", ("revenue",), "spearman", 365,

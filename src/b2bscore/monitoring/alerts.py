@@ -13,10 +13,11 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from b2bscore.io import write_text
 from b2bscore.monitoring.config import WebhookConfig
@@ -55,13 +56,40 @@ class AlertEvent:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What happened to this check's messages: ``destination`` is webhook, log or dry-run."""
+    """What happened to this check's events: ``destination`` is webhook, log or dry-run. All events of a check go
+    in one message (one POST, retried ``attempts - 1`` times)."""
 
     events: tuple[AlertEvent, ...]
     destination: str
     delivered: bool
     attempts: int = 0
     error: str | None = None
+
+    @property
+    def messages(self) -> int:
+        """Messages this check delivered to the webhook: one for all its events, or none."""
+        return int(self.destination == "webhook" and self.delivered and bool(self.events))
+
+    def describe(self) -> str:
+        """``1 message (2 alerts, 1 recovery) sent to the webhook``, or what else happened to the events."""
+        alerts = sum(e.kind == "alert" for e in self.events)
+        recoveries = len(self.events) - alerts
+        what = ", ".join(part for part in (_count(alerts, "alert"), _count(recoveries, "recovery", "recoveries"))
+                         if part)
+        if self.destination == "webhook":
+            if self.delivered:
+                return f"1 message ({what}) sent to the webhook"
+            return (f"1 message ({what}) NOT delivered after {_count(self.attempts, 'attempt')} ({self.error}); "
+                    "kept for the next check")
+        if self.destination == "dry-run":
+            return f"1 message ({what}) would be sent (dry run)"
+        if self.destination == "log":
+            return f"{what} written to the log (no webhook configured)"
+        return "nothing to send"
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return "" if n == 0 else f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def read_state(path: Path) -> dict:
@@ -112,16 +140,33 @@ def settle(state: dict, events: list[AlertEvent]) -> dict:
     return state
 
 
-def message(events: list[AlertEvent], result: MonitorResult, report: str | None) -> dict[str, object]:
-    """The webhook payload: a Slack-compatible ``text`` plus the same facts as fields."""
+def report_url(report: str | None, base_url: str | None) -> str | None:
+    """The summary page's address for a remote reader: ``base_url`` (where the project home's ``monitoring/``
+    folder is published) joined with the report's path below ``monitoring/``; None without both."""
+    if report is None or base_url is None:
+        return None
+    below = PurePosixPath(report)
+    below = below.relative_to("monitoring") if below.parts[:1] == ("monitoring",) else below
+    return base_url.rstrip("/") + "/" + urllib.parse.quote(below.as_posix())
+
+
+def message(events: list[AlertEvent], result: MonitorResult, report: str | None, *,
+            base_url: str | None = None) -> dict[str, object]:
+    """The webhook payload: a Slack-compatible ``text`` plus the same facts as fields.
+
+    ``report``: the summary page's path relative to the project home (an absolute local path means nothing to a
+    remote receiver); ``report_url`` (only when the webhook config names ``report_base_url``): its address, also
+    the one the text links.
+    """
     alerts = sum(e.kind == "alert" for e in events)
     recoveries = len(events) - alerts
     head = f"*b2bscore monitor* (as of {result.as_of:%Y-%m-%d}): " + ", ".join(
         part for part in (f"{alerts} segment(s) alerting" if alerts else "", f"{recoveries} recovered" if recoveries else "")
         if part)
-    text = "\n".join([head, *(f"• {e.line()}" for e in events)] + ([f"report: {report}"] if report else []))
+    url = report_url(report, base_url)
+    text = "\n".join([head, *(f"• {e.line()}" for e in events)] + ([f"report: {url or report}"] if report else []))
     return {"text": text, "source": "b2bscore monitor", "status": result.status, "as_of": result.as_of.isoformat(),
-            "events": [e.to_dict() for e in events], "report": report}
+            "events": [e.to_dict() for e in events], "report": report, **({"report_url": url} if url else {})}
 
 
 def post_webhook(config: WebhookConfig, payload: dict, *,
@@ -150,7 +195,9 @@ def post_webhook(config: WebhookConfig, payload: dict, *,
 
 def deliver(events: list[AlertEvent], result: MonitorResult, config: WebhookConfig, *, report: str | None,
             dry_run: bool = False, sleep: Callable[[float], None] = time.sleep) -> Delivery:
-    """Send ``events`` (one message) to the webhook, or only to the log when no url is configured."""
+    """Send ``events`` (one message) to the webhook, or only to the log when no url is configured.
+
+    ``report``: the summary page's path relative to the project home (see :func:`message`)."""
     for event in events:
         log.warning("%s", event.line(emoji=False))
     if not events:
@@ -159,5 +206,6 @@ def deliver(events: list[AlertEvent], result: MonitorResult, config: WebhookConf
         return Delivery(tuple(events), "dry-run", False)
     if config.url is None:
         return Delivery(tuple(events), "log", True)
-    delivered, attempts, error = post_webhook(config, message(events, result, report), sleep=sleep)
+    payload = message(events, result, report, base_url=config.report_base_url)
+    delivered, attempts, error = post_webhook(config, payload, sleep=sleep)
     return Delivery(tuple(events), "webhook", delivered, attempts, error)

@@ -115,18 +115,25 @@ class SegmentsConfig(_Frozen):
 
 
 class WebhookConfig(_Frozen):
-    """Where alerts go: a JSON POST with a Slack-compatible ``text`` field. No url: alerts go to the log only."""
+    """Where alerts go: a JSON POST with a Slack-compatible ``text`` field. No url: alerts go to the log only.
+
+    The payload names the summary page by its path relative to the project home (``report``, e.g.
+    ``monitoring/runs/20260201T080000Z/summary.html``); with ``report_base_url`` it also carries ``report_url``,
+    that base joined with the path below ``monitoring/``, and the message text links it."""
 
     url: str | None = None
     timeout_s: float = Field(default=5.0, gt=0)
     retries: int = Field(default=3, ge=0, description="Retries after the first attempt, with exponential back-off.")
     backoff_s: float = Field(default=1.0, ge=0)
+    report_base_url: str | None = Field(default=None, description="Where the project home's monitoring/ folder is "
+                                        "published (e.g. https://reports.example.com/b2bscore/monitoring/), so a "
+                                        "remote receiver can open the report.")
 
-    @field_validator("url")
+    @field_validator("url", "report_base_url")
     @classmethod
-    def _http(cls, url: str | None) -> str | None:
+    def _http(cls, url: str | None, info) -> str | None:
         if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook url {url!r} must start with http:// or https://")
+            raise ValueError(f"webhook {info.field_name} {url!r} must start with http:// or https://")
         return url
 
 

@@ -15,6 +15,7 @@ from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
 from b2bscore.model.champions import Champion
+from b2bscore.model.scoring import prospect_mask
 from b2bscore.model.tasks import TASKS
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.training.config import TrainConfig
@@ -22,6 +23,7 @@ from b2bscore.training.tasks import label_rows
 
 LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
     "conversion": ("leads", "probability", "model_version"),
+    "propensity": ("accounts", "propensity_probability", "propensity_model_version"),
     "churn": ("accounts", "churn_probability", "churn_model_version"),
     "cltv": ("accounts", "cltv_pred", "cltv_model_version"),
 }
@@ -59,6 +61,11 @@ def current_from_data(data: Dataset, champion: Champion, *, as_of: pd.Timestamp,
         features = build_features(data, entities, entity="lead", config=model.feature_config)
         return CurrentRows(_scored(champion, features), "data", start, as_of)
     features = build_features(data, as_of=as_of, entity="account", config=model.feature_config)
+    if champion.task == "propensity":  # the prospects: accounts that never won a deal
+        prospects = features[prospect_mask(features)].reset_index(drop=True)
+        if prospects.empty:
+            return CurrentRows(pd.DataFrame(), "data", None, as_of, f"no prospect account as of {as_of:%Y-%m-%d}")
+        return CurrentRows(_scored(champion, prospects), "data", None, as_of)
     customers = features[features["is_customer"].astype(bool)].reset_index(drop=True)
     if customers.empty:
         return CurrentRows(pd.DataFrame(), "data", None, as_of, f"no paying customer as of {as_of:%Y-%m-%d}")

@@ -30,7 +30,7 @@ from b2bscore.io import remove_leftovers, temporary_name
 from b2bscore.model.champions import load_champions
 from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.monitoring import alerts
-from b2bscore.monitoring.check import check_task, feature_schema
+from b2bscore.monitoring.check import check_task
 from b2bscore.monitoring.config import MonitorConfig
 from b2bscore.monitoring.record import record_run
 from b2bscore.monitoring.reference import load_reference
@@ -42,7 +42,13 @@ from b2bscore.monitoring.refresh import (
     retrainer,
     segment_refresher,
 )
-from b2bscore.monitoring.report import drift_report, performance_report, write_summary
+from b2bscore.monitoring.report import (
+    TOP_SHARE,
+    drift_report,
+    performance_report,
+    top_decile_cut,
+    write_summary,
+)
 from b2bscore.monitoring.result import MonitorResult, TaskCheck
 from b2bscore.monitoring.segments import check_segment_columns
 from b2bscore.segments.store import SegmentStore
@@ -116,7 +122,7 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
                     raise
                 skipped[task] = str(exc)  # the other models can still be checked; the summary says why not this one
                 continue
-            checks.append(_with_reports(check, frames, champion, config, staging, folder))
+            checks.append(_with_reports(check, frames, config, staging, folder))
         if not checks:
             raise DataError("no model could be checked: " + "; ".join(f"{t}: {why}" for t, why in skipped.items()))
         notes = () if assignments.version else ("no segmentation version yet: tier and data-driven segments are not "
@@ -146,7 +152,8 @@ def _act(result: MonitorResult, folder: Path, run_id: str | None, *, home: Proje
     """Alerts (deduplicated against the saved state), then the refresh; the state is saved unless dry run."""
     state_path = home.alert_state
     events, state = alerts.plan_alerts(alerts.read_state(state_path), result, result.checked_at.isoformat())
-    delivery = alerts.deliver(events, result, config.webhook, report=str(folder / "summary.html"), dry_run=dry_run,
+    report = (folder / "summary.html").relative_to(home.root).as_posix()  # the receiver may be on another machine
+    delivery = alerts.deliver(events, result, config.webhook, report=report, dry_run=dry_run,
                               **({"sleep": sleep} if sleep else {}))
     if delivery.delivered:
         state = alerts.settle(state, events)
@@ -157,26 +164,32 @@ def _act(result: MonitorResult, folder: Path, run_id: str | None, *, home: Proje
     return MonitorRun(result=result, folder=folder, run_id=run_id, delivery=delivery, refresh=outcome, dry_run=dry_run)
 
 
-def _with_reports(check: TaskCheck, frames: dict, champion, config: MonitorConfig, staging: Path,
-                  folder: Path) -> TaskCheck:
+def _with_reports(check: TaskCheck, frames: dict, config: MonitorConfig, staging: Path, folder: Path) -> TaskCheck:
     """Write Evidently's drift (and performance) report of the whole population into ``staging``; the check records
     their paths in ``folder``, where they are once the run is published."""
     from dataclasses import replace
 
-    schema = feature_schema(champion, config)
-    reports = {}
+    reports, notes = {}, list(check.notes)
     with warnings.catch_warnings():  # Evidently's plots warn on constant or tiny columns; the figures are still right
         warnings.simplefilter("ignore", category=RuntimeWarning)
         warnings.simplefilter("ignore", category=UserWarning)
         name = f"{check.task}-drift.html"
-        drift_report(frames["reference"], frames["current"], schema=schema, config=config).save_html(str(staging / name))
-        reports["drift"] = str(folder / name)
+        drift = drift_report(frames["reference"], frames["current"], overall=check.overall, config=config)
+        if drift is not None:
+            drift.save_html(str(staging / name))
+            reports["drift"] = str(folder / name)
+        else:
+            notes.append("no Evidently drift report: drift was not judged in the whole population")
         matured = frames["matured"]
         if matured is not None and len(matured) and "label" in frames["reference"]:
             name = f"{check.task}-performance.html"
             performance_report(frames["reference"], matured, kind=check.kind).save_html(str(staging / name))
             reports["performance"] = str(folder / name)
-    return replace(check, reports=reports)
+            if check.kind == "classification":
+                notes.append(f"the performance report judges the scores at {top_decile_cut(frames['reference']):.3f}, "
+                             f"where the reference's top {TOP_SHARE:.0%} of scores starts, on both sides (at 0.5 a "
+                             "calibrated model with a low base rate would seem to find almost nothing)")
+    return replace(check, reports=reports, notes=tuple(notes))
 
 
 def _run_folder(home: ProjectHome, checked_at: pd.Timestamp, dry_run: bool) -> tuple[Path, Path]:

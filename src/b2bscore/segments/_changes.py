@@ -9,7 +9,6 @@ _FLIP_STRENGTH = 3.0
 _MIN_STRENGTH = 0.5
 # yes/no feature -> (text when it turned on, text when it turned off, effect of turning on on fit: +1 / -1 / 0)
 FLIPS: dict[str, tuple[str, str, int]] = {
-    "is_customer": ("became a customer", "stopped paying (churned)", 0),
     "uses_competitor": ("switched to a competitor", "dropped the competitor's product", -1),
     "legacy_stack": ("adopted legacy on-premise tech", "retired its legacy stack", -1),
     "modern_stack": ("moved to a modern cloud stack", "no longer runs a modern cloud stack", 1),
@@ -20,7 +19,7 @@ NUMERIC: dict[str, tuple[str, str]] = {
     "intent_surging_topics": ("intent surge on {b:.0f} topics", "intent cooled ({b:.0f} surging topics, was {a:.0f})"),
     "activity_total_30d": ("engagement up ({a:.0f} -> {b:.0f} events in 30 days)",
                            "engagement down ({a:.0f} -> {b:.0f} events in 30 days)"),
-    "demo_request_30d": ("requested a demo", "no recent demo request"),
+    "demo_request_30d": ("requested a demo ({b:.0f} in 30 days)", "no recent demo request"),
     "pricing_page_view_30d": ("viewed pricing {b:.0f} times in 30 days", "stopped viewing pricing"),
     "open_opportunities": ("opened an opportunity", "no open opportunity any more"),
     "won_deals": ("won a deal", "won deals fell"),
@@ -30,10 +29,22 @@ NUMERIC: dict[str, tuple[str, str]] = {
     "value": ("value rose {a:,.0f} -> {b:,.0f}", "value fell {a:,.0f} -> {b:,.0f}"),
 }
 NO_CHANGE = "no large change of its own: the thresholds moved with the population"
+# A change of customer status: good news when it became a customer. Tiers are drawn within prospects and customers
+# separately, so a status change can move an account either way; a move against the news is explained by the
+# new peer group, never by the news itself ("stopped paying" never explains a move up).
+STATUS = "is_customer"
+STATUS_TEXTS = {
+    (True, "agrees"): "became a customer → now in the customer list",
+    (False, "agrees"): "stopped paying → now a former customer",
+    (True, "against"): "now ranked among customers, against whom it scores lower",
+    (False, "against"): "now ranked among prospects, against whom it scores higher",
+}
+_AGAINST_STRENGTH = 1.0  # below the status change itself: a change that agrees with the move explains it better
 
 
-# numeric features whose rise is not good news for every account (churn risk is a customer's propensity)
-_NEUTRAL = {"propensity"}
+# numeric features whose meaning depends on the customer status: propensity is the chance to convert for a
+# prospect and to stay for a customer, so it is not compared across a change of status
+_STATUS_DEPENDENT = {"propensity"}
 
 
 def main_reasons(before: pd.DataFrame, after: pd.DataFrame, direction: np.ndarray | None = None) -> np.ndarray:
@@ -46,6 +57,13 @@ def main_reasons(before: pd.DataFrame, after: pd.DataFrame, direction: np.ndarra
     strengths: list[np.ndarray] = []
     way = np.zeros(len(before)) if direction is None else np.asarray(direction, dtype=np.float64)
     fit_delta = _delta(before, after, "fit")
+    status_changed = np.zeros(len(before), dtype=bool)
+    if STATUS in before.columns and STATUS in after.columns:
+        status_changed = (before[STATUS].fillna(False).to_numpy(dtype=bool)
+                          != after[STATUS].fillna(False).to_numpy(dtype=bool))
+        text, strength = _status_change(before[STATUS], after[STATUS], way)
+        texts.append(text)
+        strengths.append(strength)
     for name, (on, off, effect) in FLIPS.items():
         if name not in before.columns or name not in after.columns:
             continue
@@ -65,8 +83,9 @@ def main_reasons(before: pd.DataFrame, after: pd.DataFrame, direction: np.ndarra
         delta = np.nan_to_num(b - a)
         spread = np.nanstd(np.concatenate([a, b]))
         strength = np.abs(delta) / spread if spread > 0 else np.zeros(len(a))
-        if name not in _NEUTRAL:
-            strength = strength * _agrees(np.sign(delta), way)
+        strength = strength * _agrees(np.sign(delta), way)  # every rise here is good news for the account
+        if name in _STATUS_DEPENDENT:
+            strength = np.where(status_changed, 0.0, strength)
         texts.append(np.array([_fill(up if d > 0 else down, x, y) if d != 0 else "" for d, x, y in zip(delta, a, b)],
                               dtype=object))
         strengths.append(strength)
@@ -76,6 +95,18 @@ def main_reasons(before: pd.DataFrame, after: pd.DataFrame, direction: np.ndarra
     best = np.argmax(strength, axis=1)
     chosen = np.column_stack(texts)[np.arange(len(best)), best]
     return np.where(strength.max(axis=1) >= _MIN_STRENGTH, chosen, NO_CHANGE).astype(object)
+
+
+def _status_change(before: pd.Series, after: pd.Series, way: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = before.fillna(False).to_numpy(dtype=bool)
+    b = after.fillna(False).to_numpy(dtype=bool)
+    won, churned = b & ~a, a & ~b
+    good = np.where(won, 1, np.where(churned, -1, 0))
+    agrees = _agrees(good, way).astype(bool)
+    text = np.array([STATUS_TEXTS[(bool(w), "agrees" if ok else "against")] if (w or c) else ""
+                     for w, c, ok in zip(won, churned, agrees)], dtype=object)
+    strength = np.where(won | churned, np.where(agrees, _FLIP_STRENGTH, _AGAINST_STRENGTH), 0.0)
+    return text, strength
 
 
 def _agrees(good: np.ndarray, way: np.ndarray) -> np.ndarray:

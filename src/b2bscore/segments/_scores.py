@@ -1,8 +1,11 @@
 """The three numbers tiers are built from: fit, propensity and value, from model scores or a fallback.
 
 * ``fit``: the ICP fit score (0-100).
-* ``propensity``: the chance of the good outcome -- converting for a prospect (``p_convert``),
-  staying for a customer (``1 - p_churn``). ``churn_risk`` keeps ``p_churn`` for customers.
+* ``propensity``: the chance of the good outcome -- winning a first deal for a prospect (``p_win``, the account
+  propensity model's probability, for every prospect whether or not it has an open lead; a lead's own ``p_convert``
+  stays on the lead), staying for a customer (``1 - p_churn``). ``churn_risk`` keeps ``p_churn`` for customers.
+* ``status``: ``customer`` (paying now), ``former customer`` (won a deal or paid before, not paying now) or
+  ``prospect`` (never).
 * ``value``: predicted CLTV for a customer; for a prospect, the median value of current customers
   in its size band (what it would be worth as a customer -- propensity already carries the odds).
 
@@ -19,9 +22,12 @@ import numpy as np
 import pandas as pd
 
 from b2bscore.errors import DataError
+from b2bscore.model.scoring import prospect_mask
 from b2bscore.segments.config import ProxyConfig
 
-SCORE_COLUMNS: tuple[str, ...] = ("p_convert", "p_churn", "cltv_pred")
+SCORE_COLUMNS: tuple[str, ...] = ("p_convert", "p_win", "p_churn", "cltv_pred")
+MODEL_SCORES: tuple[str, ...] = ("p_win", "p_churn", "cltv_pred")
+"""The scores tiers are built from (``p_convert`` describes a lead, not its account)."""
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,13 @@ def derive_scores(features: pd.DataFrame, scores: pd.DataFrame | None, config: P
     customer = features["is_customer"].to_numpy(dtype=bool)
     prospect_proxy = _prospect_proxy(features, config)
     risk_proxy = _risk_proxy(features, config)
-    p_convert, p_churn, cltv = (given[c].to_numpy(dtype=np.float64) for c in SCORE_COLUMNS)
+    p_convert, p_win, p_churn, cltv = (given[c].to_numpy(dtype=np.float64) for c in SCORE_COLUMNS)
 
     churn_risk = np.where(customer, np.where(np.isnan(p_churn), risk_proxy, p_churn), np.nan)
-    propensity = np.where(customer, 1.0 - churn_risk, np.where(np.isnan(p_convert), prospect_proxy, p_convert))
+    propensity = np.where(customer, 1.0 - churn_risk, np.where(np.isnan(p_win), prospect_proxy, p_win))
     propensity_source = np.where(
         customer, np.where(np.isnan(p_churn), "health proxy", "1 - p_churn"),
-        np.where(np.isnan(p_convert), "behaviour and intent proxy", "p_convert"),
+        np.where(np.isnan(p_win), "behaviour and intent proxy", "p_win"),
     ).astype(object)
     value, value_source = _value(features, customer, cltv)
     frame = pd.DataFrame({
@@ -55,13 +61,15 @@ def derive_scores(features: pd.DataFrame, scores: pd.DataFrame | None, config: P
         "value": value,
         "churn_risk": churn_risk,
         "p_convert": p_convert,
+        "p_win": p_win,
         "p_churn": p_churn,
         "cltv_pred": cltv,
         "propensity_source": propensity_source,
         "value_source": value_source,
+        "status": _status(features, customer),
     })
-    missing = [c for c in SCORE_COLUMNS if np.isnan(given[c].to_numpy(dtype=np.float64)).all()]
-    fallback = len(missing) == len(SCORE_COLUMNS)
+    missing = [c for c in MODEL_SCORES if np.isnan(given[c].to_numpy(dtype=np.float64)).all()]
+    fallback = len(missing) == len(MODEL_SCORES)
     notes = []
     if fallback:
         notes.append("no model scores: fell back to fit and behaviour only -- propensity from recent behaviour and "
@@ -69,6 +77,11 @@ def derive_scores(features: pd.DataFrame, scores: pd.DataFrame | None, config: P
     elif missing:
         notes.append(f"no {', '.join(missing)} scores: those parts use the fit-and-behaviour fallback")
     return DerivedScores(frame=frame, fallback=fallback, notes=tuple(notes))
+
+
+def _status(features: pd.DataFrame, customer: np.ndarray) -> np.ndarray:
+    """customer (paying now), former customer (won a deal or paid before), prospect (never)."""
+    return np.where(customer, "customer", np.where(prospect_mask(features), "prospect", "former customer")).astype(object)
 
 
 def _align_scores(features: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:

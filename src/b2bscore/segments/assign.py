@@ -45,9 +45,9 @@ def assign_segments(features: pd.DataFrame, scores: pd.DataFrame | None,
                     config: SegmentConfig = SegmentConfig()) -> AssignmentResult:
     """Segment every account of ``features`` (one row per account, as ``build_features`` returns).
 
-    ``scores`` holds ``account_id`` and any of ``p_convert``, ``p_churn``, ``cltv_pred`` (NaN where a
+    ``scores`` holds ``account_id`` and any of ``p_convert``, ``p_win``, ``p_churn``, ``cltv_pred`` (NaN where a
     model is missing or does not apply); ``None`` falls back to fit and behaviour only.
-    Output columns: account_id, customer_status, tier, tier_rule, value_segment, firmographic_segment,
+    Output columns: account_id, customer_status (customer, former customer or prospect), tier, tier_rule, value_segment, firmographic_segment,
     technographic_segment, buying_stage, cluster, cluster_name, fit, propensity, value, churn_risk,
     p_convert, p_churn, cltv_pred, propensity_source, value_source, reasons.
     """
@@ -56,11 +56,11 @@ def assign_segments(features: pd.DataFrame, scores: pd.DataFrame | None,
     table = pd.concat([features.reset_index(drop=True),
                        derived.frame.drop(columns="account_id").reset_index(drop=True)], axis=1)
     table["size_group"], table["industry_group"] = _firmographic_parts(table, config.firmographic)
-    customer = table["is_customer"].to_numpy(dtype=bool)
-    groups = customer if config.quantile_scope == "customer_status" else None
+    # quantiles within customers, former customers and prospects: their propensities are different outcomes
+    groups = table["status"].to_numpy(dtype=object) if config.quantile_scope == "customer_status" else None
 
     out = pd.DataFrame({"account_id": table["account_id"].to_numpy(dtype=object),
-                        "customer_status": np.where(customer, "customer", "prospect").astype(object)})
+                        "customer_status": table["status"].to_numpy(dtype=object)})
     out["tier"], out["tier_rule"] = apply_rules(table, config.tiers, groups, kind="tiers")
     out["value_segment"], _ = apply_rules(table, config.value_bands, groups, kind="value_bands")
     out["firmographic_segment"] = _firmographic_label(table)
@@ -73,7 +73,7 @@ def assign_segments(features: pd.DataFrame, scores: pd.DataFrame | None,
     names = {p.cluster: p.name for p in profiles}
     out["cluster"] = clustering.labels
     out["cluster_name"] = np.array([names[c] for c in clustering.labels], dtype=object)
-    for column in ("fit", "propensity", "value", "churn_risk", "p_convert", "p_churn", "cltv_pred",
+    for column in ("fit", "propensity", "value", "churn_risk", "p_convert", "p_win", "p_churn", "cltv_pred",
                    "propensity_source", "value_source"):
         out[column] = table[column].to_numpy()
     out["reasons"] = top_reasons(table, descriptions, config.reasons)

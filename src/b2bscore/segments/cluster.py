@@ -2,15 +2,18 @@
 
 Stable by construction: rows are sorted by ``account_id`` before fitting (so the input's row order
 does not matter), the estimator and the silhouette sample use ``config.seed``, and labels are
-renumbered by cluster size (largest first, ties by first member).
+renumbered by cluster size (largest first, ties by first member). Across versions, :func:`carry_cluster_names`
+keeps the name of a cluster that is the same as in the previous version (by account overlap).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
@@ -69,6 +72,47 @@ def profile_clusters(frame: pd.DataFrame, labels: np.ndarray, config: ClusterCon
     """
     design = design_matrix(frame, config.features)
     return describe_clusters(frame, labels, design, descriptions, top=config.profile_top_features)
+
+
+SAME_CLUSTER_JACCARD = 0.5
+"""A cluster is the previous version's when they share more than this share of their accounts (Jaccard index)."""
+_NUMBER = re.compile(r"^C(\d+): ")
+
+
+def carry_cluster_names(previous: pd.DataFrame | None, account_ids: np.ndarray, labels: np.ndarray,
+                        names: dict[int, str]) -> dict[int, str]:
+    """Label -> name, where a cluster that is the same as one of ``previous`` (``account_id``, ``cluster_name``)
+    keeps that cluster's name; the others keep their generated ``names`` with a number ("C5: ...") no previous
+    cluster used, so a name never points at two different clusters.
+
+    Clusters are paired one to one by a Hungarian assignment maximising the Jaccard index of their accounts
+    (accounts in both versions only); a pair is the same cluster when the index exceeds :data:`SAME_CLUSTER_JACCARD`.
+    """
+    if previous is None or previous.empty or "cluster_name" not in previous.columns:
+        return dict(names)
+    before = previous.drop_duplicates("account_id").set_index("account_id")["cluster_name"].astype(str)
+    now = pd.Series(np.asarray(labels), index=pd.Index(np.asarray(account_ids, dtype=object)))
+    common = now.index.intersection(before.index)
+    old_names = sorted(set(before))
+    new_labels = sorted(names)
+    overlap = pd.crosstab(now[common].to_numpy(), before[common].to_numpy()).reindex(
+        index=new_labels, columns=old_names, fill_value=0).to_numpy(dtype=np.float64)
+    sizes_new = now[common].value_counts().reindex(new_labels, fill_value=0).to_numpy(dtype=np.float64)
+    sizes_old = before[common].value_counts().reindex(old_names, fill_value=0).to_numpy(dtype=np.float64)
+    union = sizes_new[:, None] + sizes_old[None, :] - overlap
+    jaccard = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+    rows, cols = linear_sum_assignment(jaccard, maximize=True)
+    out = {}
+    for r, c in zip(rows, cols):
+        if jaccard[r, c] > SAME_CLUSTER_JACCARD:
+            out[new_labels[r]] = old_names[c]
+    used = [int(m.group(1)) for n in (*old_names, *out.values()) if (m := _NUMBER.match(n))]
+    number = max(used, default=0)
+    for label in new_labels:
+        if label not in out:
+            number += 1
+            out[label] = _NUMBER.sub(f"C{number}: ", names[label]) if _NUMBER.match(names[label]) else names[label]
+    return out
 
 
 def _candidate_ks(x: np.ndarray, config: ClusterConfig) -> list[int]:

@@ -198,12 +198,16 @@ class ProxyConfig(_Frozen):
 
 
 class KpiConfig(_Frozen):
-    """Per-segment KPIs over the window ``[as_of - window_days, as_of)`` and the checks on them."""
+    """Per-segment KPIs over the window ``[as_of - window_days, as_of)``, the checks on them, and the tier backtest
+    over ``[as_of, as_of + backtest_days)`` when the data reaches that far."""
 
     window_days: int = Field(default=365, ge=1)
     churn_lookback_days: int = Field(default=90, ge=1, description="Revenue within this many days makes a customer.")
-    min_segment_size: int = Field(default=30, ge=1)
-    alpha: float = Field(default=0.05, gt=0, lt=1)
+    min_segment_size: int = Field(default=30, ge=1, description="Smaller segments are never flagged: too few to act on.")
+    alpha: float = Field(default=0.05, gt=0, lt=1,
+                         description="False discovery rate of the Benjamini-Hochberg correction over all segments tested.")
+    min_customers: int = Field(default=30, ge=1, description="Churn is shown only for segments with this many customers.")
+    backtest_days: int = Field(default=90, ge=1, description="Horizon of the tier backtest after the as-of date.")
 
 
 class SegmentConfig(_Frozen):

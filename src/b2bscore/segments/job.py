@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -35,7 +36,16 @@ from b2bscore.model.tracking import (
 from b2bscore.segments.config import SegmentConfig, check_rule_columns, load_segment_config
 from b2bscore.segments.diff import SegmentDiff
 from b2bscore.segments.segment import SegmentationResult, segment_accounts
-from b2bscore.segments.store import KPIS, MANIFEST, RANKED, SUMMARY, SegmentStore, StagedVersion
+from b2bscore.segments.store import (
+    CALLS_CUSTOMERS,
+    CALLS_PROSPECTS,
+    KPIS,
+    MANIFEST,
+    RANKED,
+    SUMMARY,
+    SegmentStore,
+    StagedVersion,
+)
 
 SEGMENTS_EXPERIMENT = "b2bscore-segments"
 MANUAL_TRIGGER = "manual"
@@ -76,6 +86,16 @@ class SegmentJobResult:
     def ranked_path(self) -> Path:
         """The ranked accounts, for CRM import."""
         return self.version_dir / RANKED
+
+    @property
+    def prospects_path(self) -> Path:
+        """The prospects' call list: ranked by the expected value of winning them, with the lead to call."""
+        return self.version_dir / CALLS_PROSPECTS
+
+    @property
+    def customers_path(self) -> Path:
+        """The customers' call list: ranked by revenue at risk, with expansion candidates marked."""
+        return self.version_dir / CALLS_CUSTOMERS
 
     @property
     def summary_path(self) -> Path:
@@ -122,8 +142,8 @@ def run_segment_dataset(dataset: Dataset, *, home: ProjectHome, as_of: pd.Timest
     scores, champions, message = _model_scores(client, known, as_of, tracking)
     created_at = created_at or datetime.now(timezone.utc)
     progress("segment", 0.3)
-    result = segment_accounts(known, as_of, config, scores,
-                              previous=None if previous is None else store.snapshot(previous))
+    result = segment_accounts(known, as_of, config, scores, previous=None if previous is None else store.snapshot(previous),
+                              outcomes=dataset)  # only the tier backtest reads what happened after as_of
     message = message or ("; ".join(result.notes) if result.notes else None)
     progress("record", 0.85)
     experiment_id = ensure_experiment(SEGMENTS_EXPERIMENT, tracking)
@@ -196,6 +216,7 @@ def _params(result: SegmentationResult, config: SegmentConfig) -> list[Param]:
         "cluster_features": ",".join(clustering.features), "cluster_seed": clustering.seed,
         "quantile_scope": config.quantile_scope, "kpi_window_days": config.kpis.window_days,
         "kpi_min_segment_size": config.kpis.min_segment_size, "kpi_alpha": config.kpis.alpha,
+        "kpi_min_customers": config.kpis.min_customers, "backtest_days": config.kpis.backtest_days,
         "tier_rules": ",".join(r.name for r in config.tiers.rules), "reasons": config.reasons,
     }
     return [Param(k, str(v)) for k, v in values.items()]
@@ -207,6 +228,12 @@ def _metrics(result: SegmentationResult, stamp: int) -> list[Metric]:
                                 "segments": len(kpis), "flagged_segments": int(kpis["flagged"].sum()) if len(kpis) else 0}
     for tier, count in frame["tier"].value_counts().items():
         values[f"accounts_{_key(tier)}"] = int(count)
+    backtest = result.backtest
+    if backtest is not None and backtest.available:
+        for row in backtest.rows.itertuples(index=False):
+            for name in ("conversion_rate", "revenue_per_account", "churn_rate"):
+                if np.isfinite(getattr(row, name)):
+                    values[f"backtest_{name}_{_key(row.tier)}"] = float(getattr(row, name))
     if diff is not None:
         values["moved_accounts"] = diff.moved["account_id"].nunique()
         values.update({f"moved_{kind}": count for kind, count in diff.moved_counts.items()})

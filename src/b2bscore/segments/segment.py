@@ -7,13 +7,17 @@ moved where and why. Nothing is written here: the job stores the result as a ver
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from b2bscore.data.dataset import Dataset
 from b2bscore.features import build_features, feature_specs
 from b2bscore.segments.assign import AssignmentResult, assign_segments
+from b2bscore.segments.backtest import TierBacktest, backtest_tiers
+from b2bscore.segments.calls import CallLists, call_lists
+from b2bscore.segments.cluster import carry_cluster_names
 from b2bscore.segments.config import SegmentConfig, check_rule_columns
 from b2bscore.segments.diff import SegmentDiff, diff_assignments
 from b2bscore.segments.kpis import segment_kpis
@@ -44,6 +48,8 @@ class SegmentationResult:
     diff: SegmentDiff | None
     summary: str
     manifest: dict[str, object]
+    backtest: TierBacktest | None = None
+    calls: CallLists | None = None  # the prospects' and the customers' call lists
 
     @property
     def fallback(self) -> bool:
@@ -55,26 +61,69 @@ class SegmentationResult:
 
 
 def segment_accounts(data: Dataset, as_of: pd.Timestamp | str, config: SegmentConfig, scores: pd.DataFrame | None,
-                     previous: SegmentationSnapshot | None = None) -> SegmentationResult:
+                     previous: SegmentationSnapshot | None = None, outcomes: Dataset | None = None) -> SegmentationResult:
     """Segment ``data`` as of ``as_of`` (features and KPIs use only data before it).
 
-    ``scores``: ``account_id`` with ``p_convert``, ``p_churn``, ``cltv_pred`` (None: fit-and-behaviour
-    fallback). ``previous``: an earlier segmentation to compare with.
+    ``scores``: ``account_id`` with ``p_convert`` (and ``best_lead_id``), ``p_win``, ``p_churn``, ``cltv_pred``
+    (None: fit-and-behaviour fallback). ``previous``: an earlier segmentation to compare with; its clusters' names are kept for the
+    clusters that are the same. ``outcomes``: the data including what happened after ``as_of``, for the tier
+    backtest (default ``data``); only the backtest reads past ``as_of``.
     """
     as_of = pd.Timestamp(as_of)
     check_rule_columns(config, [s.name for s in feature_specs(config.features)] + ["account_id"])
     features = build_features(data, as_of=as_of, config=config.features)  # point-in-time: only data before as_of
     assignments = assign_segments(features, scores, config)
-    kpis = segment_kpis(assignments.frame, data, as_of, config.kpis)
+    if previous is not None:
+        assignments = _carry_names(assignments, previous)
+    tier_order = tuple(dict.fromkeys([r.label for r in config.tiers.rules] + [config.tiers.default]))
+    backtest = backtest_tiers(assignments.frame, data if outcomes is None else outcomes, as_of,
+                              tier_order=tier_order, horizon_days=config.kpis.backtest_days)
+    kpis = _with_backtest(segment_kpis(assignments.frame, data, as_of, config.kpis), backtest)
     diff = (diff_assignments(previous.assignments, assignments.frame, previous.features, features)
             if previous is not None else None)
-    tier_order = tuple(dict.fromkeys([r.label for r in config.tiers.rules] + [config.tiers.default]))
     ranked = ranked_accounts(assignments.frame, data.accounts, tier_order)
+    calls = call_lists(assignments.frame, features, data.accounts.set_index("account_id")["name"], _best_leads(scores))
     page = summary_html(assignments.frame, kpis, assignments.profiles, as_of=as_of, notes=assignments.notes,
-                        diff_text=diff.render() if diff else None)
-    manifest = _manifest(as_of, config, assignments, kpis, previous)
+                        diff_text=diff.render() if diff else None, backtest=backtest, config=config.kpis)
+    manifest = _manifest(as_of, config, assignments, kpis, previous) | {"backtest": backtest.to_dict()}
     return SegmentationResult(as_of=as_of, features=features, assignments=assignments, kpis=kpis, ranked=ranked,
-                              diff=diff, summary=page, manifest=manifest)
+                              diff=diff, summary=page, manifest=manifest, backtest=backtest, calls=calls)
+
+
+def _best_leads(scores: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Each account's open lead with the best conversion score (the lead to call), from the champions' scores."""
+    if scores is None or "best_lead_id" not in scores.columns:
+        return None
+    best = scores.dropna(subset=["best_lead_id"])
+    return best.rename(columns={"best_lead_id": "lead_id"})[["account_id", "lead_id", "p_convert"]]
+
+
+def _carry_names(assignments: AssignmentResult, previous: SegmentationSnapshot) -> AssignmentResult:
+    """The clusters that are the same as the previous version's keep their names (``carry_cluster_names``)."""
+    frame = assignments.frame.copy()
+    names = carry_cluster_names(previous.assignments, frame["account_id"].to_numpy(dtype=object),
+                                frame["cluster"].to_numpy(), {p.cluster: p.name for p in assignments.profiles})
+    frame["cluster_name"] = np.array([names[c] for c in frame["cluster"]], dtype=object)
+    profiles = [replace(p, name=names[p.cluster]) for p in assignments.profiles]
+    return replace(assignments, frame=frame, profiles=profiles)
+
+
+BACKTEST_COLUMNS = {"prospects": "backtest_prospects", "conversion_rate": "backtest_conversion_rate",
+                    "revenue_per_account": "backtest_revenue_per_account", "customers": "backtest_customers",
+                    "churn_rate": "backtest_churn_rate"}
+"""Backtest figure -> the KPI column holding it on the tier rows (NaN elsewhere, or when there is no backtest)."""
+
+
+def _with_backtest(kpis: pd.DataFrame, backtest: TierBacktest) -> pd.DataFrame:
+    kpis = kpis.copy()
+    for column in BACKTEST_COLUMNS.values():
+        kpis[column] = np.nan
+    if backtest.available and len(kpis):
+        rows = backtest.rows.set_index("tier")
+        tier = (kpis["kind"] == "tier").to_numpy()
+        for source, column in BACKTEST_COLUMNS.items():
+            kpis.loc[tier, column] = kpis.loc[tier, "segment"].map(rows[source]).to_numpy(dtype=np.float64)
+    return kpis
 
 
 def _manifest(as_of: pd.Timestamp, config: SegmentConfig, assignments: AssignmentResult, kpis: pd.DataFrame,

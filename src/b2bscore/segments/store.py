@@ -33,14 +33,17 @@ from b2bscore.home import ProjectHome
 from b2bscore.io import remove_leftovers, temporary_name
 from b2bscore.segments.assign import SEGMENT_KINDS
 from b2bscore.segments.diff import SegmentDiff, diff_assignments
+from b2bscore.segments.kpis import rounded_kpis
 from b2bscore.segments.segment import SegmentationResult, SegmentationSnapshot
 
 VERSION_FORMAT = "%Y%m%dT%H%M%SZ"
 MANIFEST = "manifest.json"
 ASSIGNMENTS, FEATURES, PROFILES = "assignments.parquet", "features.parquet", "profiles.json"
 KPIS, RANKED, SUMMARY = "kpis.csv", "ranked_accounts.csv", "summary.html"
+CALLS_PROSPECTS, CALLS_CUSTOMERS = "call_list_prospects.csv", "call_list_customers.csv"
 DIFF, SEGMENTATION, DIFF_TEXT = "diff.json", "segmentation.json", "diff.txt"
-FILES: tuple[str, ...] = (ASSIGNMENTS, FEATURES, PROFILES, KPIS, RANKED, SUMMARY, DIFF, SEGMENTATION)
+FILES: tuple[str, ...] = (ASSIGNMENTS, FEATURES, PROFILES, KPIS, RANKED, CALLS_PROSPECTS, CALLS_CUSTOMERS, SUMMARY, DIFF,
+                          SEGMENTATION)
 """What :func:`write_segmentation` writes: one segmentation, before the job adds ``diff.txt`` and the manifest."""
 _VERSION = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d{2,}))?$")
 _NO_VERSION_YET = "run `b2bscore segment --data DIR` first"
@@ -268,14 +271,22 @@ def _write_files(result: SegmentationResult, folder: Path) -> None:
         ASSIGNMENTS: lambda p: result.assignments.frame.to_parquet(p, index=False),
         FEATURES: lambda p: result.features.to_parquet(p, index=False),
         PROFILES: lambda p: _dump(p, [pr.to_dict() for pr in result.assignments.profiles]),
-        KPIS: lambda p: result.kpis.to_csv(p, index=False),
+        KPIS: lambda p: rounded_kpis(result.kpis).to_csv(p, index=False),
         RANKED: lambda p: result.ranked.to_csv(p, index=False),
+        CALLS_PROSPECTS: lambda p: _calls(result).prospects.to_csv(p, index=False),
+        CALLS_CUSTOMERS: lambda p: _calls(result).customers.to_csv(p, index=False),
         SUMMARY: lambda p: p.write_text(result.summary, encoding="utf-8"),
         DIFF: lambda p: _dump(p, diff.to_dict() if diff else {"previous": None, "note": "first version: nothing to compare"}),
         SEGMENTATION: lambda p: _dump(p, result.manifest),
     }
     for name in FILES:
         writers[name](folder / name)
+
+
+def _calls(result: SegmentationResult):
+    if result.calls is None:
+        raise DataError("the segmentation has no call lists (made by segment_accounts)")
+    return result.calls
 
 
 def _staging_folder(parent: Path, name: str) -> Path:

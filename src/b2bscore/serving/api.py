@@ -43,8 +43,9 @@ def score_lead_records(scorer: Scorer, leads: Sequence[LeadRecord], *, now: date
 
 
 def score_account_records(churn: Scorer | None, cltv: Scorer | None, accounts: Sequence[AccountRecord], *,
-                          now: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                          now: datetime | None = None, propensity: Scorer | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(scores, features) of validated account records, one row each in order, each scored as if sent alone."""
     data, entities = records_to_dataset(_record_dicts(accounts, now or utc_now(), with_lead=False))
-    scores, features = score_account_rows(churn, cltv, data, entities[["account_id", "as_of"]])
+    scores, features = score_account_rows(churn, cltv, data, entities[["account_id", "as_of"]], propensity=propensity)
     return caller_ids(scores), caller_ids(features)

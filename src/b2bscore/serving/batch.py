@@ -123,10 +123,12 @@ def _score_into(data: Dataset, champions: dict, when: pd.Timestamp, segments: Se
             progress("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
     churn = Scorer(champions["churn"]) if "churn" in champions else None
     cltv = Scorer(champions["cltv"]) if "cltv" in champions else None
+    propensity = Scorer(champions["propensity"]) if "propensity" in champions else None
     frame = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy(), "as_of": when})
-    if churn or cltv:
+    if churn or cltv or propensity:
         for start in range(0, len(frame), chunk_size):
-            scores, features = score_account_rows(churn, cltv, data, frame.iloc[start:start + chunk_size])
+            scores, features = score_account_rows(churn, cltv, data, frame.iloc[start:start + chunk_size],
+                                                  propensity=propensity)
             accounts.write(segments.label(scores, ACCOUNT_COLUMNS))
             if log:
                 log.append("accounts", scores, features, source="batch")

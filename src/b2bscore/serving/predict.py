@@ -12,13 +12,15 @@ from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.features import build_features
 from b2bscore.model.champions import Champion
-from b2bscore.model.scoring import FeatureCache, score_features
+from b2bscore.model.scoring import FeatureCache, prospect_mask, score_features
 from b2bscore.serving.reasons import ReasonWriter
 
 LEAD_COLUMNS = ("lead_id", "account_id", "as_of", "probability", "score", "grade", "tier", "reasons_for",
                 "reasons_against", "model_version")
-ACCOUNT_COLUMNS = ("account_id", "as_of", "is_customer", "churn_probability", "churn_score", "churn_grade", "cltv_pred",
-                   "tier", "segment", "reasons_for", "reasons_against", "churn_model_version", "cltv_model_version")
+ACCOUNT_COLUMNS = ("account_id", "as_of", "is_customer", "is_prospect", "propensity_probability", "propensity_score",
+                   "propensity_grade", "churn_probability", "churn_score", "churn_risk_level", "cltv_pred",
+                   "tier", "segment", "reasons_for", "reasons_against", "propensity_model_version",
+                   "churn_model_version", "cltv_model_version")
 """The columns of the batch files and the API responses (tier and segment come from the latest segmentation)."""
 
 
@@ -49,24 +51,42 @@ def score_lead_rows(scorer: Scorer, data: Dataset, entities: pd.DataFrame, *, wi
 
 
 def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset, entities: pd.DataFrame, *,
-                       with_reasons: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(scores, features) of accounts ``entities`` (account_id, as_of): churn risk and value for customers."""
-    models = [s for s in (churn, cltv) if s is not None]
+                       with_reasons: bool = True, propensity: Scorer | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(scores, features) of accounts ``entities`` (account_id, as_of): for prospects (accounts that never bought)
+    the chance to win a first deal, with its reasons; for customers churn risk, with its reasons, and value."""
+    models = [s for s in (propensity, churn, cltv) if s is not None]
     if not models:
-        raise DataError("no churn or CLTV champion is registered yet: train them first (b2bscore train all --data DIR)")
+        raise DataError("no propensity, churn or CLTV champion is registered yet: train them first "
+                        "(b2bscore train all --data DIR)")
     built = FeatureCache(data, entities, entity="account")
     features = built.features(models[0].champion.model.feature_config)
     out = features[["account_id", "as_of"]].copy()
     customer = features["is_customer"].to_numpy(dtype=bool)
+    prospect = prospect_mask(features)
     out["is_customer"] = customer
+    out["is_prospect"] = prospect
+    if with_reasons:
+        out["reasons_for"], out["reasons_against"] = "[]", "[]"
+    if propensity is not None:
+        scored = propensity.score(built.features(propensity.champion.model.feature_config), with_reasons=with_reasons)
+        out["propensity_probability"] = np.where(prospect, scored["probability"], np.nan)
+        out["propensity_score"] = pd.Series(scored["score"].to_numpy(), index=out.index, dtype="Int64").where(prospect)
+        out["propensity_grade"] = pd.Series(scored["grade"].to_numpy(), index=out.index, dtype=object).where(prospect)
+        if with_reasons:
+            out["reasons_for"] = pd.Series(scored["reasons_for"].to_numpy(), index=out.index).where(prospect, "[]")
+            out["reasons_against"] = pd.Series(scored["reasons_against"].to_numpy(), index=out.index).where(prospect, "[]")
+        out["propensity_model_version"] = propensity.champion.version
     if churn is not None:
         scored = churn.score(built.features(churn.champion.model.feature_config), with_reasons=with_reasons)
         out["churn_probability"] = np.where(customer, scored["probability"], np.nan)
         out["churn_score"] = pd.Series(scored["score"].to_numpy(), index=out.index, dtype="Int64").where(customer)
-        out["churn_grade"] = pd.Series(scored["grade"].to_numpy(), index=out.index, dtype=object).where(customer)
+        risk = churn.champion.model.risk_level(scored["probability"].to_numpy())
+        out["churn_risk_level"] = pd.Series(risk, index=out.index, dtype=object).where(customer)
         if with_reasons:
-            out["reasons_for"] = pd.Series(scored["reasons_for"].to_numpy(), index=out.index).where(customer, "[]")
-            out["reasons_against"] = pd.Series(scored["reasons_against"].to_numpy(), index=out.index).where(customer, "[]")
+            out["reasons_for"] = pd.Series(scored["reasons_for"].to_numpy(), index=out.index).where(
+                customer, out["reasons_for"])
+            out["reasons_against"] = pd.Series(scored["reasons_against"].to_numpy(), index=out.index).where(
+                customer, out["reasons_against"])
         out["churn_model_version"] = churn.champion.version
     if cltv is not None:
         scored = cltv.score(built.features(cltv.champion.model.feature_config), with_reasons=False)

@@ -212,7 +212,8 @@ class LeadScore(BaseModel):
     account_id: str
     probability: float = Field(description="Calibrated probability of a won deal within the horizon (90 days by default).")
     score: int = Field(description="The probability as 0-100.")
-    grade: Literal["A", "B", "C", "D"] = Field(description="A: top 10% of recent leads, B: next 20%, C: next 30%, D: rest.")
+    grade: Literal["A", "B", "C", "D"] = Field(description="The probability against the average lead's: A at least 3x, "
+                                               "B at least 1.5x, C at least 0.75x, D below.")
     tier: Optional[str] = Field(None, description="The account's tier in the latest segmentation, when there is one.")
     reasons_for: list[str] = Field(description="Up to 3 facts that raise the score most, in plain language.")
     reasons_against: list[str] = Field(description="Up to 3 facts that lower the score most.")
@@ -222,13 +223,24 @@ class LeadScore(BaseModel):
 class AccountScore(BaseModel):
     account_id: str
     is_customer: bool
+    is_prospect: bool = Field(False, description="Has never bought: no won deal and no invoice so far.")
+    propensity_probability: Optional[float] = Field(None, description="Probability to win a first deal within 90 "
+                                                    "days (prospects).")
+    propensity_score: Optional[int] = None
+    propensity_grade: Optional[Literal["A", "B", "C", "D"]] = Field(
+        None, description="The chance to win against the average prospect's: A at least 3x, B 1.5x, C 0.75x (prospects).")
     churn_probability: Optional[float] = Field(None, description="Probability that revenue stops within 180 days (customers).")
     churn_score: Optional[int] = None
-    churn_grade: Optional[str] = None
+    churn_risk_level: Optional[Literal["high", "medium", "low"]] = Field(
+        None, description="Churn probability against the average customer's: high at least 2x, medium at least 0.75x, "
+                          "low below (customers).")
     cltv_pred: Optional[float] = Field(None, description="Predicted revenue over the next 365 days (customers).")
     tier: Optional[str] = Field(None, description="Tier in the latest segmentation, when there is one.")
     segment: Optional[str] = Field(None, description="Data-driven segment in the latest segmentation, when there is one.")
-    reasons_for: list[str] = Field(default_factory=list, description="Facts that raise the churn risk most.")
-    reasons_against: list[str] = Field(default_factory=list, description="Facts that lower the churn risk most.")
+    reasons_for: list[str] = Field(default_factory=list, description="Facts that raise the churn risk (customers) or "
+                                   "the chance to buy (prospects) most.")
+    reasons_against: list[str] = Field(default_factory=list, description="Facts that lower the churn risk (customers) "
+                                       "or the chance to buy (prospects) most.")
+    propensity_model_version: Optional[str] = None
     churn_model_version: Optional[str] = None
     cltv_model_version: Optional[str] = None

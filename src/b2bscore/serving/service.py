@@ -106,11 +106,11 @@ class ScoringService:
         if path == "/score_leads":
             return self.store.unavailable("conversion")
         if path == "/score_accounts":
-            churn, cltv = self.store.unavailable("churn"), self.store.unavailable("cltv")
-            if churn is None or cltv is None:
+            why = [self.store.unavailable(task) for task in ("propensity", "churn", "cltv")]
+            if any(reason is None for reason in why):
                 return None
             ok, detail = self.store.ready()
-            return detail if not ok else f"no churn or CLTV model is loaded: {churn}; {cltv}"
+            return detail if not ok else f"no propensity, churn or CLTV model is loaded: {'; '.join(why)}"
         return None
 
     # -- scoring ------------------------------------------------------------------------
@@ -141,14 +141,16 @@ class ScoringService:
 
     @bentoml.api
     def score_accounts(self, accounts: list[AccountRecord] = Field(description="Accounts to score.")) -> list[AccountScore]:
-        """Churn risk and predicted value (customers), with the reasons behind the churn risk."""
+        """Prospects: the chance to win a first deal, with its reasons; customers: churn risk, with its reasons, and
+        predicted value."""
         self._check(accounts, "accounts")
         snapshot = self.store.snapshot
         churn, cltv = snapshot.scorers.get("churn"), snapshot.scorers.get("cltv")
-        if churn is None and cltv is None:
-            raise ServiceUnavailable(f"no churn or CLTV model is loaded: {self.store.ready()[1]}")
+        propensity = snapshot.scorers.get("propensity")
+        if churn is None and cltv is None and propensity is None:
+            raise ServiceUnavailable(f"no propensity, churn or CLTV model is loaded: {self.store.ready()[1]}")
         try:
-            scores, features = score_account_records(churn, cltv, accounts)
+            scores, features = score_account_records(churn, cltv, accounts, propensity=propensity)
         except (B2BScoreError, ValueError) as exc:
             raise _refused(exc) from None
         self.predictions.add("accounts", scores, features, source="api")

@@ -43,6 +43,22 @@ class ConversionConfig(_Frozen):
                                        "for this model, e.g. {num_leaves: 31}.")
 
 
+class PropensityConfig(_Frozen):
+    """Does a prospect account -- one that has never won a deal nor paid -- win its first deal within
+    ``horizon_days`` of a snapshot date?
+
+    The account-level view tiers and call lists rank every prospect on, whether or not it has an open lead (a
+    lead's own chance stays the conversion model's). *Winning* rather than opening a deal, because the call list
+    multiplies this probability by what a won customer is worth. Snapshots every ``snapshot_months`` (3 by default:
+    with a 90-day horizon an account's outcome windows then do not overlap)."""
+
+    horizon_days: int = Field(default=90, ge=1)
+    snapshot_months: int = Field(default=3, ge=1, description="Months between rolling snapshot dates.")
+    min_positives: int = Field(default=30, ge=1)
+    lightgbm: dict[str, float] = Field(default_factory=dict, description="Overrides of the shared LightGBM settings "
+                                       "for this model, e.g. {num_leaves: 31}.")
+
+
 class ChurnConfig(_Frozen):
     """Does a paying customer's revenue stop (or fall to ``drop_fraction`` of its level) within the horizon?"""
 
@@ -70,6 +86,7 @@ class PromotionConfig(_Frozen):
     """Champion/challenger rule per model: the metric compared on the same test set, and the margin."""
 
     conversion_metric: str = TASKS["conversion"].primary_metric
+    propensity_metric: str = TASKS["propensity"].primary_metric
     churn_metric: str = TASKS["churn"].primary_metric
     cltv_metric: str = TASKS["cltv"].primary_metric
     margin: float = Field(default=0.0, ge=0)
@@ -106,6 +123,7 @@ class TrainConfig(_Frozen):
     split: SplitConfig = SplitConfig()
     lightgbm: LightGBMConfig = LightGBMConfig()
     conversion: ConversionConfig = ConversionConfig()
+    propensity: PropensityConfig = PropensityConfig()
     churn: ChurnConfig = ChurnConfig()
     cltv: CltvConfig = CltvConfig()
     calibration: Calibration = "isotonic"

@@ -13,7 +13,7 @@ import pandas as pd
 
 from b2bscore.data.dataset import Dataset
 from b2bscore.features._window import EventIndex, to_seconds
-from b2bscore.training.config import ChurnConfig, CltvConfig, ConversionConfig
+from b2bscore.training.config import ChurnConfig, CltvConfig, ConversionConfig, PropensityConfig
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,46 @@ def cltv_labels(data: Dataset, config: CltvConfig, *, lookback_days: int, histor
     censored_dates = all_dates.difference(dates)
     censored = len(_customer_snapshots(data, censored_dates, lookback_days)[0]) if len(censored_dates) else 0
     return LabelSet(rows=rows.reset_index(drop=True), censored=censored, data_end=end)
+
+
+def propensity_labels(data: Dataset, config: PropensityConfig, *, history_days: int,
+                      end: pd.Timestamp | None = None) -> LabelSet:
+    """Prospect accounts at rolling snapshots; 1 if the account's first won deal closes within the horizon.
+
+    A prospect at a snapshot has no won deal closed before it and (when there is a revenue table) no invoice
+    before it: customers and former customers are not prospects. Snapshots start ``history_days`` after the first
+    recorded opportunity (deals are recorded from then; features need some history). Outcomes count from the first recorded win on, as for conversion: a
+    snapshot whose window closed before it is left out (``uncovered``).
+    """
+    data.require("opportunities", purpose="the propensity model")
+    end = data.end if end is None else end
+    horizon = pd.Timedelta(days=config.horizon_days)
+    opportunities = data.opportunities
+    won = opportunities[(opportunities["stage"] == "won") & opportunities["closed_at"].notna()]
+    first_win = won.groupby("account_id")["closed_at"].min()
+    first_paid = (data.revenue.groupby("account_id")["invoice_at"].min() if data.revenue is not None and len(data.revenue)
+                  else pd.Series(dtype="datetime64[ns]"))
+    start = opportunities["created_at"].min() + pd.Timedelta(days=history_days)  # deals are recorded from then
+    dates = snapshot_dates(start, end, every_months=config.snapshot_months, reach_days=config.horizon_days)
+    all_dates = snapshot_dates(start, end + horizon, every_months=config.snapshot_months,
+                               reach_days=config.horizon_days)
+    accounts = data.accounts["account_id"].to_numpy(dtype=object)
+    win = first_win.reindex(accounts).to_numpy(dtype="datetime64[ns]")
+    paid = first_paid.reindex(accounts).to_numpy(dtype="datetime64[ns]")
+
+    def prospects(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.tile(np.arange(len(accounts)), len(times))
+        at = np.repeat(times, len(accounts))
+        keep = ~(win[rows] <= at) & ~(paid[rows] < at)  # NaT compares False: never won, never paid
+        return rows[keep], at[keep]
+
+    rows, at = prospects(dates.to_numpy(dtype="datetime64[ns]"))
+    label_end = at + horizon.to_timedelta64()
+    label = ((win[rows] > at) & (win[rows] <= label_end)).astype(np.int64)
+    frame = pd.DataFrame({"account_id": accounts[rows], "as_of": at, "label": label, "label_end": label_end})
+    covered_from = won["closed_at"].min()
+    covered = (frame["label_end"] >= covered_from).to_numpy() if pd.notna(covered_from) else np.ones(len(frame), bool)
+    censored_dates = all_dates.difference(dates)
+    censored = len(prospects(censored_dates.to_numpy(dtype="datetime64[ns]"))[0]) if len(censored_dates) else 0
+    return LabelSet(rows=frame[covered].reset_index(drop=True), censored=censored, data_end=end,
+                    uncovered=int((~covered).sum()), covered_from=covered_from if pd.notna(covered_from) else None)

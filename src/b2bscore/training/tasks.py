@@ -10,13 +10,15 @@ import pandas as pd
 from b2bscore.data.dataset import Dataset
 from b2bscore.model.tasks import Task, TaskName
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.labels import LabelSet, churn_labels, cltv_labels, conversion_labels
+from b2bscore.training.labels import LabelSet, churn_labels, cltv_labels, conversion_labels, propensity_labels
 
 
 def label_rows(task: Task, data: Dataset, config: TrainConfig) -> LabelSet:
     """The labelled rows of ``task`` (entity key, ``as_of``, ``label``, ``label_end``) and what was left out."""
     if task.name == "conversion":
         return conversion_labels(data, config.conversion)
+    if task.name == "propensity":
+        return propensity_labels(data, config.propensity, history_days=config.history_days)
     label = churn_labels if task.name == "churn" else cltv_labels
     return label(data, getattr(config, task.name), lookback_days=config.features.customer_lookback_days,
                  history_days=config.history_days)
@@ -33,7 +35,7 @@ def primary_metric(task: TaskName, config: TrainConfig) -> str:
 
 def truth_frame(task: TaskName, truth_dir: Path | None) -> pd.DataFrame | None:
     """The generator's oracle for ``task`` (keys, as_of, oracle), when the data came with a truth folder."""
-    if truth_dir is None:
+    if truth_dir is None or task == "propensity":  # the generator writes no prospect-level oracle (yet)
         return None
     if task == "conversion":
         path = truth_dir / "leads.parquet"

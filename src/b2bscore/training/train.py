@@ -169,7 +169,7 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
                      "to be recorded only from about then")
     progress("fit", 0.4)
     trees = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm_for(task),
-                         calibration=config.calibration).fit(frames["train"], targets["train"],
+                         calibration=config.calibration, business_task=task).fit(frames["train"], targets["train"],
                                                               eval_set=(frames["valid"], targets["valid"]))
     progress("baseline", 0.55)
     if spec.kind == "classification":
