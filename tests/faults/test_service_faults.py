@@ -67,7 +67,8 @@ def home(trained_world, tmp_path, monkeypatch) -> ProjectHome:
 def _cached(home: ProjectHome) -> ProjectHome:
     """``home`` with its serving cache filled, as by a service that ran once."""
     ModelStore(home).refresh()
-    assert sorted(p.parent.name for p in home.serving_cache.glob("*/champion.pkl")) == ["churn", "cltv", "conversion"]
+    cached = sorted(p.parent.name for p in home.serving_cache.glob("*/champion.pkl"))
+    assert cached == ["churn", "cltv", "conversion", "propensity"]
     return home
 
 
@@ -78,7 +79,7 @@ def test_an_unreadable_cache_entry_with_the_registry_down_is_skipped_and_named(h
     _truncate(broken)
     store = ModelStore(home)
     store.refresh()  # no exception: the other models serve
-    assert sorted(store.snapshot.scorers) == ["cltv", "conversion"] and store.snapshot.source == "cache"
+    assert sorted(store.snapshot.scorers) == ["cltv", "conversion", "propensity"] and store.snapshot.source == "cache"
     ok, detail = store.ready()
     assert ok and "churn" in detail and str(broken) in detail and "unreadable" in detail, detail
     assert str(broken) in caplog.text
@@ -90,14 +91,14 @@ def test_an_unreadable_cache_entry_with_the_registry_down_is_skipped_and_named(h
 def test_a_registry_database_moved_away_is_unreachable_and_not_recreated(home):
     store = ModelStore(home)
     store.refresh()
-    assert store.registry_ok and sorted(store.snapshot.scorers) == ["churn", "cltv", "conversion"]
+    assert store.registry_ok and sorted(store.snapshot.scorers) == ["churn", "cltv", "conversion", "propensity"]
     home.tracking_db.rename(home.root / "mlflow.db.away")
     store.refresh()
     described = store.describe()
     assert described["registry_reachable"] is False
     assert described["registry_error"] == f"the registry database {home.tracking_db} is missing"
     assert not home.tracking_db.exists()
-    assert sorted(described["models"]) == ["churn", "cltv", "conversion"]  # still serving what it had
+    assert sorted(described["models"]) == ["churn", "cltv", "conversion", "propensity"]  # still serving what it had
     (home.root / "mlflow.db.away").rename(home.tracking_db)
     store.refresh()
     assert store.registry_ok
@@ -111,7 +112,7 @@ def test_the_service_starts_and_serves_with_a_truncated_cache_and_the_registry_d
     with serving(home) as url:
         ready = requests.get(f"{url}/ready", timeout=10)
         body = ready.json()
-        assert ready.status_code == 200 and body["models"] == {"churn": "1", "cltv": "1"}, body
+        assert ready.status_code == 200 and body["models"] == {"propensity": "1", "churn": "1", "cltv": "1"}, body
         assert "conversion" in body["missing"] and str(broken) in body["missing"]["conversion"], body
         assert requests.get(f"{url}/health", timeout=10).json() == {"status": "alive"}
         accounts = requests.post(f"{url}/score_accounts", json={"accounts": [ACCOUNT]}, headers=AUTH,
@@ -134,7 +135,7 @@ def test_a_registry_moved_away_while_serving_is_reported_unreachable(home):
             assert time.monotonic() < deadline, models
             time.sleep(0.5)
         assert models["registry_error"] == f"the registry database {home.tracking_db} is missing"
-        assert sorted(models["models"]) == ["churn", "cltv", "conversion"]
+        assert sorted(models["models"]) == ["churn", "cltv", "conversion", "propensity"]
         ready = requests.get(f"{url}/ready", timeout=10).json()
         assert ready["ready"] is True and "registry database" in ready["detail"]
         time.sleep(2)  # two more refreshes

@@ -292,7 +292,7 @@ def _expected_tiers(frame: pd.DataFrame, fit, propensity, value, tiers: RuleList
     customer status (the default ``quantile_scope``), the first rule that holds wins, else the default tier."""
     columns = {"fit": np.asarray(fit, dtype=float), "propensity": np.asarray(propensity, dtype=float),
                "value": np.asarray(value, dtype=float)}
-    status = frame["customer_status"].to_numpy()
+    status = (frame["customer_status"] == "customer").to_numpy()  # customers, and everyone else
     threshold = {}
     for condition in (c for rule in tiers.rules for c in (*rule.all_of, *rule.any_of)):
         assert condition.op == ">=" and condition.quantile is not None, condition  # all the default tier rules read
@@ -356,8 +356,8 @@ def _assert_tiers_follow_the_model_scores(result) -> None:
     assert set(tiers) == {"Tier 1", "Tier 2", "Tier 3"}
     # within each customer status, among strong-fit accounts, Tier 1 are exactly those whose propensity or value is in
     # the top 20%: a Tier 2 strong-fit account's propensity and value are both below every such threshold
-    for status in ("customer", "prospect"):
-        member = (frame["customer_status"] == status).to_numpy()
+    for status in ("customer", "not a customer"):  # the two groups the default quantile_scope ranks within
+        member = (frame["customer_status"] == "customer").to_numpy() == (status == "customer")
         fit_cut = np.nanquantile(frame["fit"].to_numpy(dtype=float)[member], 0.6)
         strong = member & (frame["fit"].to_numpy(dtype=float) >= fit_cut)
         p_cut = np.nanquantile(model_propensity[member], 0.8)

@@ -56,8 +56,10 @@ def assign_segments(features: pd.DataFrame, scores: pd.DataFrame | None,
     table = pd.concat([features.reset_index(drop=True),
                        derived.frame.drop(columns="account_id").reset_index(drop=True)], axis=1)
     table["size_group"], table["industry_group"] = _firmographic_parts(table, config.firmographic)
-    # quantiles within customers, former customers and prospects: their propensities are different outcomes
-    groups = table["status"].to_numpy(dtype=object) if config.quantile_scope == "customer_status" else None
+    # quantiles within paying customers and within the others (prospects and former customers, whom sales wins the
+    # same way): on a backtest this orders the tiers on conversion and revenue, where three groups gave former
+    # customers a fixed share of Tier 1 that did not convert (benchmarks/call_lists.py, BENCHMARKS.md)
+    groups = table["is_customer"].to_numpy(dtype=bool) if config.quantile_scope == "customer_status" else None
 
     out = pd.DataFrame({"account_id": table["account_id"].to_numpy(dtype=object),
                         "customer_status": table["status"].to_numpy(dtype=object)})
