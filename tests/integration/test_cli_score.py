@@ -7,7 +7,7 @@ from conftest import copy_home
 from typer.testing import CliRunner
 
 from b2bscore.cli import app
-from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS
+from b2bscore.serving.predict import ACCOUNT_FILE_COLUMNS, LEAD_FILE_COLUMNS
 
 runner = CliRunner()
 
@@ -24,7 +24,7 @@ def test_score_writes_both_files_and_says_where(trained_world, tmp_path):
     assert "conversion v1" in result.output and "open leads ->" in result.output
     leads = pd.read_parquet(tmp_path / "crm" / "nightly-leads.parquet")
     accounts = pd.read_parquet(tmp_path / "crm" / "nightly-accounts.parquet")
-    assert list(leads.columns) == list(LEAD_COLUMNS) and list(accounts.columns) == list(ACCOUNT_COLUMNS)
+    assert list(leads.columns) == list(LEAD_FILE_COLUMNS) and list(accounts.columns) == list(ACCOUNT_FILE_COLUMNS)
     assert (home.root / "predictions" / "accounts").is_dir()
 
 

@@ -64,7 +64,7 @@ def service(trained_world, tmp_path_factory):
 @pytest.fixture(scope="module")
 def records(trained_world):
     data = load_dataset(trained_world.world)[0]
-    as_of = data.end + pd.Timedelta(seconds=1)
+    as_of = data.resolve_as_of(None, purpose="scoring")  # the as-of `b2bscore score` uses by default
     leads = data.open_leads(as_of).head(3).merge(data.leads[["lead_id", "account_id"]], on="lead_id")
     lead_records = api_records(data, leads)
     customers = data.revenue["account_id"].drop_duplicates().head(2)
@@ -99,7 +99,7 @@ def test_the_published_spec_declares_the_key(service):
 @pytest.fixture(scope="module")
 def batch(service, trained_world, tmp_path_factory):
     """The batch files of ``b2bscore score`` for the same data, home (models and segmentation) and default as-of
-    (the data's end + 1 second, as in ``records``), keyed by lead and account."""
+    (the default as-of of `b2bscore score`, as in ``records``), keyed by lead and account."""
     _, home = service
     copy = copy_home(home, tmp_path_factory.mktemp("batch") / "home")
     out = copy.root / "scores.parquet"

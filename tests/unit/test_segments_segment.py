@@ -60,7 +60,7 @@ def test_ranked_list_is_sorted_by_tier_then_priority(first_dir):
     assert tier_rank.is_monotonic_increasing
     for _, group in ranked.groupby("tier"):
         assert group["priority"].is_monotonic_decreasing
-    assert ranked["name"].notna().all() and ranked["reasons"].notna().all()
+    assert ranked["company"].notna().all() and ranked["reasons"].notna().all()
 
 
 def test_a_refresh_reports_what_moved(world, first_dir):

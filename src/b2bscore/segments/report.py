@@ -15,10 +15,14 @@ from b2bscore.segments.backtest import TierBacktest
 from b2bscore.segments.config import KpiConfig
 
 RANKED_COLUMNS: tuple[str, ...] = (
-    "rank", "account_id", "name", "tier", "tier_rule", "value_segment", "firmographic_segment",
-    "technographic_segment", "buying_stage", "cluster_name", "customer_status", "fit", "propensity", "value",
-    "priority", "churn_risk", "p_convert", "p_churn", "cltv_pred", "reasons",
+    "rank", "account_id", "company", "tier", "tier_rule", "value_segment", "firmographic_segment",
+    "technographic_segment", "buying_stage", "cluster_name", "status", "fit", "propensity", "value",
+    "priority", "churn_risk", "p_convert", "reasons",
 )
+"""The ranked list's columns, named as in the call lists and the score files (``company``, ``status``); ``churn_risk``
+and ``value`` carry the churn and CLTV models' scores where there are some (no separate p_churn and cltv_pred)."""
+_RANKED_PROBABILITIES = ("propensity", "churn_risk", "p_convert")
+_RANKED_WHOLE_NUMBERS = ("fit", "value", "priority")
 KIND_TITLES: dict[str, str] = {
     "tier": "Tier", "value_segment": "Value segment", "firmographic_segment": "Firmographic segment",
     "technographic_segment": "Technographic segment", "buying_stage": "Buying stage", "cluster_name": "Data-driven segment",
@@ -37,17 +41,23 @@ _STYLE = (
 
 
 def ranked_accounts(assignments: pd.DataFrame, accounts: pd.DataFrame, tier_order: tuple[str, ...]) -> pd.DataFrame:
-    """Accounts sorted by tier (in ``tier_order``), then by priority = propensity x value, highest first."""
+    """Accounts sorted by tier (in ``tier_order``), then by priority = propensity x value, highest first, as a CRM
+    imports them: probabilities to 3 decimals, fit, value and priority as whole numbers."""
     names = accounts.drop_duplicates("account_id").set_index("account_id")["name"]
-    frame = assignments.copy()
-    frame["name"] = names.reindex(frame["account_id"]).to_numpy(dtype=object)
+    frame = assignments.rename(columns={"customer_status": "status"})
+    frame["company"] = names.reindex(frame["account_id"]).to_numpy(dtype=object)
     frame["priority"] = frame["propensity"].to_numpy(dtype=np.float64) * frame["value"].to_numpy(dtype=np.float64)
     order = {tier: i for i, tier in enumerate(tier_order)}
     frame["_tier"] = frame["tier"].map(order).fillna(len(order))
     frame = frame.sort_values(["_tier", "priority", "account_id"], ascending=[True, False, True], kind="stable",
                               na_position="last")
     frame["rank"] = np.arange(1, len(frame) + 1)
-    return frame[list(RANKED_COLUMNS)].reset_index(drop=True)
+    frame = frame[list(RANKED_COLUMNS)].reset_index(drop=True)
+    for column in _RANKED_PROBABILITIES:
+        frame[column] = frame[column].astype(np.float64).round(3)
+    for column in _RANKED_WHOLE_NUMBERS:
+        frame[column] = frame[column].astype(np.float64).round(0).astype("Int64")
+    return frame
 
 
 def summary_html(assignments: pd.DataFrame, kpis: pd.DataFrame, profiles: list[ClusterProfile], *,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,11 +20,20 @@ from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.io import check_writable, remove_leftovers, temporary_name
 from b2bscore.model.champions import load_champions
 from b2bscore.model.tracking import activate, resolve_tracking
-from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS, Scorer, score_account_rows, score_lead_rows
+from b2bscore.serving.predict import (
+    ACCOUNT_FILE_COLUMNS,
+    LEAD_FILE_COLUMNS,
+    Scorer,
+    score_account_rows,
+    score_lead_rows,
+)
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.serving.segments import SegmentLookup
 
 FORMATS = (".csv", ".parquet")
+CSV_PROBABILITIES = ("probability", "propensity_probability", "churn_probability")
+CSV_WHOLE_NUMBERS = ("score", "propensity_score", "churn_score", "cltv_pred")
+"""What a CRM import reads in the CSV files: probabilities to 3 decimals, scores and money as whole numbers."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,7 @@ class _Writer:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.path.suffix == ".csv":
+            frame = crm_text(frame)
             frame.to_csv(self.partial, mode="w" if self.rows == 0 else "a", header=self.rows == 0, index=False)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -76,6 +88,33 @@ class _Writer:
         self.partial.unlink(missing_ok=True)
 
 
+def crm_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as the CSV files show it (the API and the Parquet files keep the full values): probabilities to 3
+    decimals, scores and money as whole numbers, the as-of as a date (YYYY-MM-DD), and the reasons as plain text
+    joined by "; " (the API's JSON lists), as in the segment files."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in CSV_PROBABILITIES:
+            out[column] = out[column].astype(np.float64).round(3)
+        elif column in CSV_WHOLE_NUMBERS:
+            out[column] = out[column].astype(np.float64).round(0).astype("Int64")
+        elif column.startswith("reasons_"):
+            out[column] = ["; ".join(json.loads(v)) if isinstance(v, str) else v for v in out[column]]
+    if "as_of" in out.columns:
+        out["as_of"] = pd.to_datetime(out["as_of"]).dt.strftime("%Y-%m-%d")
+    return out
+
+
+def _with_company(scores: pd.DataFrame, names: pd.Series) -> pd.DataFrame:
+    """``scores`` with each row's company name (``company``) and, for accounts, its ``status``."""
+    out = scores.copy()
+    out["company"] = names.reindex(out["account_id"]).to_numpy(dtype=object)
+    if "is_customer" in out.columns:
+        customer, prospect = out["is_customer"].to_numpy(dtype=bool), out["is_prospect"].to_numpy(dtype=bool)
+        out["status"] = np.where(customer, "customer", np.where(prospect, "prospect", "former customer")).astype(object)
+    return out
+
+
 def _output_paths(out: Path) -> tuple[Path, Path]:
     if out.suffix not in FORMATS:
         raise ConfigError(f"--out {out}: use a .csv or .parquet file name")
@@ -88,7 +127,8 @@ def _output_paths(out: Path) -> tuple[Path, Path]:
 def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
                       mapping: MappingConfig | None = None, chunk_size: int = 20_000, log_predictions: bool = True,
                       progress: Progress = no_progress) -> BatchResult:
-    """Score open leads and all accounts of ``data_dir`` as of ``as_of`` (default: the data's end).
+    """Score open leads and all accounts of ``data_dir`` as of ``as_of`` (default: midnight after the data's last
+    event, the as-of ``b2bscore segment`` uses).
 
     Writes ``<out>-leads.<ext>`` and ``<out>-accounts.<ext>`` chunk by chunk, so the memory used by
     features and scores stays bounded by ``chunk_size`` rows whatever the number of entities.
@@ -112,12 +152,14 @@ def _score_into(data: Dataset, champions: dict, when: pd.Timestamp, segments: Se
                 chunk_size: int, progress: Progress, leads: _Writer, accounts: _Writer) -> tuple[_Writer, _Writer]:
     """Score open leads (with the conversion champion) and every account (churn, CLTV), chunk by chunk, into the
     two writers (and the prediction log)."""
+    accounts_table = data.accounts.drop_duplicates("account_id").set_index("account_id")
+    names = accounts_table["name"] if "name" in accounts_table.columns else pd.Series(dtype=object)
     if "conversion" in champions:
         scorer = Scorer(champions["conversion"])
         entities = data.open_leads(when)
         for start in range(0, len(entities), chunk_size):
             scores, features = score_lead_rows(scorer, data, entities.iloc[start:start + chunk_size])
-            leads.write(segments.label(scores, LEAD_COLUMNS))
+            leads.write(segments.label(_with_company(scores, names), LEAD_FILE_COLUMNS))
             if log:
                 log.append("leads", scores, features, source="batch")
             progress("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
@@ -129,7 +171,7 @@ def _score_into(data: Dataset, champions: dict, when: pd.Timestamp, segments: Se
         for start in range(0, len(frame), chunk_size):
             scores, features = score_account_rows(churn, cltv, data, frame.iloc[start:start + chunk_size],
                                                   propensity=propensity)
-            accounts.write(segments.label(scores, ACCOUNT_COLUMNS))
+            accounts.write(segments.label(_with_company(scores, names), ACCOUNT_FILE_COLUMNS))
             if log:
                 log.append("accounts", scores, features, source="batch")
             progress("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(frame)))
@@ -141,7 +183,8 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
     """``run_batch_scoring`` on an already loaded ``Dataset``."""
     leads_path, accounts_path = _output_paths(Path(out))
     champions = _champions(home)
-    when = pd.Timestamp(as_of) if as_of is not None else data.end + pd.Timedelta(seconds=1)
+    # the default as-of is the segmentation's (midnight after the last event): the date the files and summary show
+    when = pd.Timestamp(as_of) if as_of is not None else data.resolve_as_of(None, purpose="scoring")
     log = PredictionLog(home.predictions_dir) if log_predictions else None
     segments = SegmentLookup(home.segments_dir)
     segments.refresh()

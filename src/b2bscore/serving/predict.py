@@ -21,7 +21,15 @@ ACCOUNT_COLUMNS = ("account_id", "as_of", "is_customer", "is_prospect", "propens
                    "propensity_grade", "churn_probability", "churn_score", "churn_risk_level", "cltv_pred",
                    "tier", "segment", "reasons_for", "reasons_against", "propensity_model_version",
                    "churn_model_version", "cltv_model_version")
-"""The columns of the batch files and the API responses (tier and segment come from the latest segmentation)."""
+"""The columns of the API responses (tier and segment come from the latest segmentation)."""
+LEAD_FILE_COLUMNS = ("lead_id", "account_id", "company", "as_of", "probability", "score", "grade", "tier",
+                     "reasons_for", "reasons_against", "model_version")
+ACCOUNT_FILE_COLUMNS = ("account_id", "company", "as_of", "status", "is_customer", "is_prospect",
+                        "propensity_probability", "propensity_score", "propensity_grade", "churn_probability",
+                        "churn_score", "churn_risk_level", "cltv_pred", "tier", "segment", "reasons_for",
+                        "reasons_against", "propensity_model_version", "churn_model_version", "cltv_model_version")
+"""The columns of ``b2bscore score``'s files: the API's, with the company name beside each id and, per account,
+its status (customer, former customer or prospect)."""
 
 
 @dataclass
