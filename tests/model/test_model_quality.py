@@ -49,7 +49,7 @@ class Bar:
     oracle_gap: float  # how far under the generator's truth it may stay
 
 
-BARS = {
+BARS = {  # the models the generator's truth has an oracle for (none yet for the account propensity model)
     "conversion": Bar("roc_auc", 0.5, 0.64, 0.03, 0.10),
     "churn": Bar("roc_auc", 0.5, 0.65, 0.02, 0.13),
     "cltv": Bar("spearman", 0.0, 0.85, 0.02, 0.05),
@@ -76,6 +76,8 @@ class World:
 
 
 def _task_of(model: ScoringModel) -> str:
+    if model.business_task is not None:  # propensity and churn are both account classifiers
+        return model.business_task
     return next(name for name, spec in TASK_SPECS.items() if (spec.kind, spec.entity) == (model.task, model.entity))
 
 
@@ -122,7 +124,7 @@ def _part(seen: Seen, name: str) -> pd.DataFrame:
     return seen.labels.rows.iloc[getattr(seen.split, name)].reset_index(drop=True)
 
 
-@pytest.mark.parametrize("task", list(TASK_SPECS))
+@pytest.mark.parametrize("task", list(BARS))
 def test_the_estimator_is_fitted_on_the_labelled_rows_with_their_own_labels(world, task):
     seen = _trained(world, task)
     assert len(seen.fits) == 1
@@ -141,7 +143,7 @@ def test_the_estimator_is_fitted_on_the_labelled_rows_with_their_own_labels(worl
     assert train_rows["as_of"].max() < valid_rows["as_of"].min() and valid_rows["as_of"].max() < test_rows["as_of"].min()
 
 
-@pytest.mark.parametrize("task", list(TASK_SPECS))
+@pytest.mark.parametrize("task", list(BARS))
 def test_training_features_are_what_was_known_at_each_rows_as_of(world, task):
     """Rebuilt independently for a sample of training rows from the data cut at each row's as-of time
     (``Dataset.known_before``: later rows removed, later closings and end dates blanked), every feature the
@@ -172,7 +174,8 @@ def _test_rows(world: World, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The out-of-time test rows and their features, built through the one point-in-time path."""
     seen, spec = _trained(world, task), TASK_SPECS[task]
     rows = _part(seen, "test")
-    return rows, build_features(world.data, rows[[spec.key, "as_of"]], entity=spec.entity, config=CONFIG.features)
+    config = seen.champion.model.feature_config  # with the activity topics resolved on its training period
+    return rows, build_features(world.data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config)
 
 
 def _metric(bar: Bar, y: np.ndarray, p: np.ndarray) -> float:
@@ -181,7 +184,7 @@ def _metric(bar: Bar, y: np.ndarray, p: np.ndarray) -> float:
     return float(spearmanr(y, p).statistic) if np.ptp(p) > 0 else np.nan
 
 
-@pytest.mark.parametrize("task", list(TASK_SPECS))
+@pytest.mark.parametrize("task", list(BARS))
 def test_each_model_beats_chance_stays_near_its_baseline_and_the_oracle(world, task):
     seen = _trained(world, task)
     bar = BARS[task]
@@ -192,10 +195,15 @@ def test_each_model_beats_chance_stays_near_its_baseline_and_the_oracle(world, t
     assert metrics[f"oracle_gap_{bar.metric}"] <= bar.oracle_gap, metrics[f"oracle_gap_{bar.metric}"]
     if task == "cltv":
         assert metrics["test_mae"] < metrics["baseline_test_mae"]  # the run-rate baseline's error is far larger
+    # LightGBM itself learns: the run would fall back on the baseline (or a blend) if it did not, so the registered
+    # model's figures alone cannot tell a broken LightGBM; its own validation figure stays near the baseline's
+    primary = seen.result.decision.metric.removeprefix("test_")
+    trees, base = metrics[f"candidate_valid_lightgbm_{primary}"], metrics[f"candidate_valid_baseline_{primary}"]
+    assert trees >= 0.9 * base, f"{task}: LightGBM's validation {primary} {trees:.3f} vs the baseline's {base:.3f}"
     assert seen.result.decision.promoted and seen.champion.version == seen.result.decision.version
 
 
-@pytest.mark.parametrize("task", list(TASK_SPECS))
+@pytest.mark.parametrize("task", list(BARS))
 def test_the_registered_champion_scores_as_logged_and_ranks_like_the_truth(world, task):
     """Scored again from the registry on the test rows, the champion reproduces its logged test metric (the figures
     are honest) and orders the rows like the generator's true probabilities or values."""
@@ -214,14 +222,15 @@ def test_the_registered_champion_scores_as_logged_and_ranks_like_the_truth(world
     assert agreement >= {"conversion": 0.5, "churn": 0.5, "cltv": 0.85}[task], agreement
 
 
-@pytest.mark.parametrize("task", list(TASK_SPECS))
+@pytest.mark.parametrize("task", list(BARS))
 def test_the_bar_is_out_of_reach_of_a_model_fitted_on_shuffled_labels(world, task):
     """Guard: the same estimator fitted on the same rows with their labels shuffled fails the bar above, so the bar
     measures learning, not the data alone."""
     fitted, bar, spec = _trained(world, task).fits[0], BARS[task], TASK_SPECS[task]
     rng = np.random.default_rng(1)
-    model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=CONFIG.features,
-                         lgbm=CONFIG.lightgbm_for(task), calibration=CONFIG.calibration)
+    features_config = _trained(world, task).champion.model.feature_config
+    model = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=features_config,
+                         lgbm=CONFIG.lightgbm_for(task), calibration=CONFIG.calibration, business_task=task)
     model.fit(fitted["train"], rng.permutation(fitted["y_train"]),
               eval_set=(fitted["valid"], rng.permutation(fitted["y_valid"])))
     rows, features = _test_rows(world, task)
