@@ -58,10 +58,11 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         home = ProjectHome(Path(folder))
-        train_dataset(TASK_NAMES, known, config=TrainConfig(), home=home)
+        results = train_dataset(TASK_NAMES, known, config=TrainConfig(), home=home)
         segments = run_segment_dataset(known, home=home, as_of=date)
         champions = load_champions(activate(resolve_tracking(home)))
         scores = account_scores(known, date, champions).frame
+        propensity = champions["propensity"].model if "propensity" in champions else None
     seconds = time.perf_counter() - started
     features = build_features(known, as_of=date)
     assignments = segments.segmentation.assignments.frame
@@ -98,9 +99,34 @@ def main() -> None:
         print(f"{tier:<8}{row['accounts']:>10,}{row['prospects']:>11,}{row['prospect_win_rate']:>19.2%}"
               f"{row['revenue_per_account']:>19,.0f}")
     print(f"tiers ordered: conversion {ordered_conv}, revenue {ordered_rev}")
+
+    # every grade's (churn: risk level's) realised rate on each model's own out-of-time test period
+    grades = {}
+    for result in results:
+        prefix = "test_risk_" if result.task == "churn" else "test_grade_"
+        names = ("high", "medium", "low") if result.task == "churn" else ("A", "B", "C", "D")
+        rows = {g: (result.metrics.get(f"{prefix}{g}_n", 0.0), result.metrics.get(f"{prefix}{g}_rate", float("nan")))
+                for g in names}
+        if not any(n for n, _ in rows.values()):
+            continue
+        rates = [r for n, r in rows.values() if n]
+        grades[result.task] = {"grades": {g: {"n": int(n), "rate": r} for g, (n, r) in rows.items()},
+                               "ordered": bool(all(np.diff(rates) < 0)), "candidate": result.candidate}
+        print(f"{result.task} ({result.candidate}) on its test period: "
+              + ", ".join(f"{g} {r:.1%} of {int(n):,}" if n else f"{g} none" for g, (n, r) in rows.items())
+              + f"; ordered {grades[result.task]['ordered']}")
+    # the propensity grades of the prospects on the segmentation date, against the next 90 days
+    if propensity is not None:
+        pros = scores[scores["p_win"].notna()].assign(grade=lambda f: propensity.grade(f["p_win"].to_numpy()),
+                                                      won=lambda f: f["account_id"].isin(winners))
+        forward = pros.groupby("grade")["won"].agg(["size", "mean"])
+        grades["propensity_forward"] = {g: {"n": int(r["size"]), "rate": float(r["mean"])} for g, r in forward.iterrows()}
+        print("propensity grades of the prospects on the date, next 90 days: "
+              + ", ".join(f"{g} {r['mean']:.1%} of {int(r['size']):,}" for g, r in forward.iterrows()))
     if args.out:
         args.out.write_text(json.dumps({"date": str(date), "prospects": n, "top10_win_rate": top,
-                                        "bottom_half_win_rate": bottom, "tiers": tiers}, indent=1))
+                                        "bottom_half_win_rate": bottom, "tiers": tiers, "grades": grades},
+                                       indent=1, default=str))
 
 
 if __name__ == "__main__":

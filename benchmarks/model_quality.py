@@ -22,7 +22,7 @@ from pathlib import Path
 WORK = Path(__file__).parent / "_work"
 TARGETS = {"conversion": ("roc_auc", 0.02), "propensity": ("roc_auc", float("nan")), "churn": ("roc_auc", 0.03),
            "cltv": ("spearman", 0.05)}
-"""Per model, the metric its oracle gap is judged on and the target gap (propensity: no oracle in the truth yet)."""
+"""Per model, the metric its oracle gap is judged on and the target gap (propensity: none set)."""
 
 
 def main() -> None:
@@ -41,7 +41,7 @@ def main() -> None:
     from b2bscore.training.job import train_tasks
 
     data_dir = args.data or WORK / f"world-{args.accounts}-{args.months}-{args.seed}"
-    if not (data_dir / "accounts.parquet").exists():
+    if not (data_dir / "truth" / "prospects.parquet").exists() and not args.data:  # absent, or from an older generator
         started = time.perf_counter()
         generate_world(WorldConfig(accounts=args.accounts, months=args.months, seed=args.seed), data_dir)
         print(f"generated {data_dir} in {time.perf_counter() - started:.1f} s", flush=True)

@@ -146,11 +146,7 @@ class RefreshConfig(_Frozen):
 
 
 class MonitorConfig(_Frozen):
-    tasks: tuple[TaskName, ...] = Field(
-        default=tuple(t for t in TASK_NAMES if t != "propensity"),
-        description="The champions to check. The propensity model is checked only when listed: on the 900-account demo "
-                    "world its realised rate on the latest matured snapshot (4.1%) was twice its prediction (2.2%), an "
-                    "alert on a world without drift, not yet explained.")
+    tasks: tuple[TaskName, ...] = Field(default=TASK_NAMES, description="The champions to check.")
     window: str = Field(default="90d", description="Current data: predictions logged (or leads created) in this window "
                         "before the check; accounts are taken as of the check.")
     performance_window: str = Field(default="180d", description="Realised performance: rows whose outcome is known, "

@@ -19,7 +19,7 @@ from b2bscore.model.scoring import prospect_mask
 from b2bscore.model.tasks import TASKS
 from b2bscore.serving.predlog import PredictionLog
 from b2bscore.training.config import TrainConfig
-from b2bscore.training.tasks import label_rows
+from b2bscore.training.tasks import horizon_days, label_rows
 
 LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
     "conversion": ("leads", "probability", "model_version"),
@@ -91,8 +91,14 @@ def current_from_log(log: PredictionLog, champion: Champion, *, since: pd.Timest
 
 
 def matured_rows(known: Dataset, champion: Champion, train_config: TrainConfig, *, window_days: float) -> pd.DataFrame | None:
-    """Rows whose outcome is known in ``known`` (the data as of the check), from the last ``window_days`` of them,
-    one per lead or account (its latest), scored by the champion, with ``label``. None when none can be labelled."""
+    """Rows whose outcome is known in ``known`` (the data as of the check), scored by the champion, with ``label``;
+    None when none can be labelled.
+
+    Leads: every lead of the last ``window_days`` of them (one row each). Accounts: whole snapshots -- the latest
+    labelled one and earlier ones at least a horizon apart (so outcome windows do not overlap) within
+    ``window_days`` of it. Never "each account's latest row": a prospect that wins (a customer that churns) has no
+    row at the next snapshot, so that choice kept older rows exactly for the positive outcomes.
+    """
     spec = TASKS[champion.task]
     if any(known.table(name) is None for name in spec.tables):
         return None
@@ -102,9 +108,27 @@ def matured_rows(known: Dataset, champion: Champion, train_config: TrainConfig, 
         return None
     if rows.empty:
         return None
-    rows = rows[rows["as_of"] > rows["as_of"].max() - pd.Timedelta(days=window_days)]
-    rows = rows.sort_values("as_of", kind="stable").drop_duplicates(spec.key, keep="last").reset_index(drop=True)
+    latest = rows["as_of"].max()
+    if spec.entity == "lead":
+        rows = rows[rows["as_of"] > latest - pd.Timedelta(days=window_days)]
+    else:
+        rows = rows[rows["as_of"].isin(_spaced_snapshots(rows["as_of"], horizon_days(champion.task, train_config),
+                                                         window_days))]
+    rows = rows.sort_values([spec.key, "as_of"], kind="stable").reset_index(drop=True)
     features = build_features(known, rows[[spec.key, "as_of"]], entity=spec.entity, config=champion.model.feature_config)
     scored = _scored(champion, features)
     scored["label"] = rows["label"].to_numpy()
     return scored
+
+
+def _spaced_snapshots(as_of: pd.Series, horizon: float, window_days: float) -> list[pd.Timestamp]:
+    """The latest snapshot date, then each earlier one at least ``horizon`` days before the last chosen, while
+    within ``window_days`` of the latest."""
+    dates = sorted(pd.unique(as_of), reverse=True)
+    chosen = [pd.Timestamp(dates[0])]
+    for date in map(pd.Timestamp, dates[1:]):
+        if date <= chosen[0] - pd.Timedelta(days=window_days):
+            break
+        if date <= chosen[-1] - pd.Timedelta(days=horizon):
+            chosen.append(date)
+    return chosen

@@ -18,6 +18,7 @@ from b2bscore.synth.firmographics import draw_population
 from b2bscore.synth.funnel import NEVER, base_mrr, simulate_funnel
 from b2bscore.synth.intent import simulate_intent
 from b2bscore.synth.params import process_parameters
+from b2bscore.synth.prospects import truth_prospects
 from b2bscore.synth.revenue import initial_customers, simulate_customers
 from b2bscore.synth.technographics import draw_technographics
 from b2bscore.synth.timeline import build_timeline
@@ -66,6 +67,7 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_p
     start_month = np.where(initial, 0, np.where(won, tl.month_of(np.where(won, funnel.first_win, 0)) + 1, -1))
     start_month = np.where(start_month >= len(tl.month_starts), -1, start_month)
     customers = simulate_customers(rng["customers"], pop, tl, start_month, initial, drift, mrr)
+    prospects = truth_prospects(pop, tl, intensity, funnel, initial, drift)  # from the chain the funnel saw
     # once a customer (or never a prospect) an account is no longer in market
     intensity *= (~initial[:, None]) & (tl.week_starts[None, :] < funnel.first_win[:, None])
     progress("activities", 0.4)
@@ -95,7 +97,7 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_p
 
     progress("truth", 0.9)
     truth = {"leads": truth_leads(pop, funnel, ids), "customers": truth_customers(pop, tl, customers),
-             "segments": truth_segments(pop)}
+             "segments": truth_segments(pop), "prospects": prospects}
     for name, table in truth.items():
         write_arrow(table, out_dir / "truth" / f"{name}.parquet")
     record = drift_record(config.drift, tl.drift_date.isoformat())

@@ -35,7 +35,7 @@ def primary_metric(task: TaskName, config: TrainConfig) -> str:
 
 def truth_frame(task: TaskName, truth_dir: Path | None) -> pd.DataFrame | None:
     """The generator's oracle for ``task`` (keys, as_of, oracle), when the data came with a truth folder."""
-    if truth_dir is None or task == "propensity":  # the generator writes no prospect-level oracle (yet)
+    if truth_dir is None:
         return None
     if task == "conversion":
         path = truth_dir / "leads.parquet"
@@ -43,10 +43,11 @@ def truth_frame(task: TaskName, truth_dir: Path | None) -> pd.DataFrame | None:
             return None
         frame = pd.read_parquet(path, columns=["lead_id", "p_convert"])
         return frame.rename(columns={"p_convert": "oracle"})
-    path = truth_dir / "customers.parquet"
-    if not path.exists():
+    name, column = {"propensity": ("prospects.parquet", "p_win_90d"), "churn": ("customers.parquet", "p_churn_180d"),
+                    "cltv": ("customers.parquet", "expected_revenue_365d")}[task]
+    path = truth_dir / name
+    if not path.exists():  # a world generated before its truth had this table
         return None
-    column = "p_churn_180d" if task == "churn" else "expected_revenue_365d"
     frame = pd.read_parquet(path, columns=["account_id", "as_of", column])
     frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[ns]")
     return frame.rename(columns={column: "oracle"})

@@ -17,7 +17,7 @@ from b2bscore.errors import DataError
 from b2bscore.features import build_features, resolve_custom_features
 from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.model.baseline import LogisticBaseline, RunRateBaseline
-from b2bscore.model.estimator import ModelInputs, ScoringModel, baseline_score
+from b2bscore.model.estimator import GRADES, RISK_LEVELS, ModelInputs, ScoringModel, baseline_score
 from b2bscore.model.pyfunc import REFERENCE_ARTIFACT, log_scoring_model
 from b2bscore.model.registry import PromotionDecision, PromotionPolicy, register_and_decide
 from b2bscore.model.tasks import TASKS, Task, TaskName
@@ -193,6 +193,7 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
         **_prefixed("baseline_valid", _evaluate(spec, targets["valid"], baseline_score(base, frames["valid"]))),
         **choice.metrics(),
     }
+    metrics.update(_rating_outcomes(task, model, targets["test"], test_pred))
     test_rows = rows.iloc[split.test].reset_index(drop=True)
     oracle = _oracle_metrics(spec, config, truth_dir, test_rows, test_pred)
     metrics.update(oracle)
@@ -229,6 +230,22 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     return TrainResult(task=task, run_id=run.info.run_id, metrics=metrics, split=split.describe(), decision=decision,
                        candidate=model.candidate, candidate_reason=choice.reason(), notes=tuple(notes),
                        warnings=tuple(warnings))
+
+
+def _rating_outcomes(task: TaskName, model: ScoringModel, y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+    """What each grade (churn: risk level) turned out to be on the test period: ``test_grade_<G>_rate`` (the share
+    that converted or churned) and ``test_grade_<G>_n``. A grade that means what it says orders these rates."""
+    if TASKS[task].kind != "classification":
+        return {}
+    labels, names = (model.risk_level(prediction), RISK_LEVELS) if task == "churn" else (model.grade(prediction), GRADES)
+    prefix = "test_risk" if task == "churn" else "test_grade"
+    out: dict[str, float] = {}
+    for name in names:
+        chosen = labels == name
+        out[f"{prefix}_{name}_n"] = float(chosen.sum())
+        if chosen.any():
+            out[f"{prefix}_{name}_rate"] = float(np.mean(y[chosen]))
+    return out
 
 
 def _oracle_metrics(spec: Task, config: TrainConfig, truth_dir: Path | None, test_rows: pd.DataFrame,
