@@ -117,6 +117,12 @@ class FileFormat(str, Enum):
     csv = "csv"
 
 
+class RevenueMode(str, Enum):
+    subscription = "subscription"
+    transactional = "transactional"
+    mixed = "mixed"
+
+
 class EntityKind(str, Enum):
     account = "account"
     lead = "lead"
@@ -142,6 +148,12 @@ def generate(
     months: Annotated[int, typer.Option(help="Length of the simulated period in months.")] = 24,
     drift: Annotated[Optional[str], typer.Option(help="Change the world from a date on: industry_mix, channel_shift, intent_decay or price_change.")] = None,
     file_format: Annotated[FileFormat, typer.Option("--format", help="File format of the tables.")] = FileFormat.parquet,
+    revenue_mode: Annotated[RevenueMode, typer.Option(help=(
+        "How customers pay: subscription (monthly plan invoices until they churn), transactional (repeat orders "
+        "without a contract until they silently stop, as wholesale and distribution buy; truth/buyers.parquet "
+        "holds each buyer's chance to be alive and its expected orders and revenue), or mixed."))] = RevenueMode.subscription,
+    transactional_share: Annotated[float, typer.Option(help="Share of accounts buying without a contract in a mixed "
+                                                       "world.")] = 0.5,
     minimal: Annotated[bool, typer.Option("--minimal", help=(
         "Write the same world as a small CRM export instead: accounts (account_id, name, custom sic_code, "
         "company_size, first_contact_date), leads (lead_id, account_id, created_at, source, job_title, custom "
@@ -151,7 +163,8 @@ def generate(
     """Write a synthetic B2B world with a known generating process (truth in OUT/truth/)."""
     from b2bscore.synth import WorldConfig, generate_minimal, generate_world
 
-    options = {"accounts": accounts, "seed": seed, "months": months, "drift": drift, "file_format": file_format.value}
+    options = {"accounts": accounts, "seed": seed, "months": months, "drift": drift, "file_format": file_format.value,
+               "revenue_mode": revenue_mode.value, "transactional_share": transactional_share}
     if start is not None:
         options["start"] = start.date()
     config = WorldConfig(**options)

@@ -11,6 +11,8 @@ DRIFT_KINDS: tuple[str, ...] = ("industry_mix", "channel_shift", "intent_decay",
 """Ways the world can change from a date at about two thirds of the window (see ``drift.py``)."""
 
 FILE_FORMATS: tuple[str, ...] = ("parquet", "csv")
+REVENUE_MODES: tuple[str, ...] = ("subscription", "transactional", "mixed")
+"""How customers pay: monthly plans, orders without a contract (wholesale, distribution), or both."""
 
 
 class WorldConfig(BaseModel):
@@ -24,6 +26,11 @@ class WorldConfig(BaseModel):
     months: int = Field(default=24, ge=6, le=60, description="Length of the simulated period in months.")
     drift: str | None = Field(default=None, description=f"One of {', '.join(DRIFT_KINDS)}, or None.")
     file_format: Literal["parquet", "csv"] = Field(default="parquet", description="File format of the tables.")
+    revenue_mode: Literal["subscription", "transactional", "mixed"] = Field(
+        default="subscription", description="subscription: monthly invoices of a plan until the customer churns; "
+        "transactional: repeat orders without a contract until the customer silently stops; mixed: both.")
+    transactional_share: float = Field(default=0.5, gt=0, lt=1, description="Share of accounts that buy without a "
+                                       "contract in a mixed world.")
 
     @field_validator("drift")
     @classmethod

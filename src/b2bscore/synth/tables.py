@@ -10,6 +10,7 @@ from b2bscore.synth.behaviour import ACTIVITY_NAMES
 from b2bscore.synth.firmographics import Population
 from b2bscore.synth.funnel import Funnel
 from b2bscore.synth.params import INDUSTRIES, SOURCES, TECH_CATEGORY, TECH_ORDER, TOPICS
+from b2bscore.synth.orders import Orders
 from b2bscore.synth.revenue import Customers
 from b2bscore.synth.timeline import Timeline
 from b2bscore.synth.write import contract_table, floats, take, timestamps
@@ -93,12 +94,21 @@ def opportunities_table(pop: Population, tl: Timeline, funnel: Funnel, ids: np.n
     })
 
 
-def revenue_table(pop: Population, tl: Timeline, customers: Customers) -> pa.Table:
-    """One invoice per paying account on the first day of each month inside the window."""
+def revenue_table(pop: Population, tl: Timeline, customers: Customers, orders: Orders | None = None) -> pa.Table:
+    """One invoice per paying subscriber on the first day of each month inside the window, and every order of a
+    buyer without a contract inside it; sorted by time, then account."""
     in_window = (tl.month_starts >= tl.start_s) & (tl.month_starts < tl.end_s)
     month, account = np.nonzero((customers.invoice > 0).T & in_window[:, None])
+    when, amount = tl.month_starts[month], customers.invoice[account, month]
+    if orders is not None and len(orders.time):
+        inside = (orders.time >= tl.start_s) & (orders.time < tl.end_s)
+        account = np.concatenate([account, orders.account[inside]])
+        when = np.concatenate([when, orders.time[inside]])
+        amount = np.concatenate([amount, orders.amount[inside]])
+        order = np.lexsort((account, when))
+        account, when, amount = account[order], when[order], amount[order]
     return contract_table("revenue", {
         "account_id": take(pop.account_id, account),
-        "invoice_at": timestamps(tl.month_starts[month]),
-        "amount": floats(customers.invoice[account, month], 2),
+        "invoice_at": timestamps(when),
+        "amount": floats(amount, 2),
     })

@@ -31,13 +31,16 @@ def truth_segments(pop: Population) -> pa.Table:
     })
 
 
-def truth_customers(pop: Population, tl: Timeline, customers: Customers) -> pa.Table:
-    """Every (paying account, month start in the window) with the oracle and the realised outcome."""
+def truth_customers(pop: Population, tl: Timeline, customers: Customers, subscribers: np.ndarray | None = None) -> pa.Table:
+    """Every (paying account, month start in the window) with the oracle and the realised outcome; only
+    ``subscribers`` (accounts on a plan; buyers without a contract have their own truth, ``orders.truth_buyers``)."""
     ms = tl.month_starts
     steps = np.array([np.sum((ms > t) & (ms <= t + 180 * DAY)) for t in ms])
     horizon = np.array([np.sum((ms >= t) & (ms < t + 365 * DAY)) for t in ms])
     in_window = (ms >= tl.start_s) & (ms < tl.end_s)
     live = (customers.state == HEALTHY) | (customers.state == AT_RISK)
+    if subscribers is not None:
+        live &= subscribers[:, None]
     month, account = np.nonzero(live.T & in_window[:, None])
     state = customers.state[account, month].astype(np.int64)
     seg = pop.segment[account].astype(np.int64)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -19,14 +19,15 @@ from b2bscore.synth.funnel import NEVER, base_mrr, simulate_funnel
 from b2bscore.synth.intent import simulate_intent
 from b2bscore.synth.params import process_parameters
 from b2bscore.synth.prospects import truth_prospects
-from b2bscore.synth.revenue import initial_customers, simulate_customers
+from b2bscore.synth.orders import draw_buyers, simulate_orders, truth_buyers
+from b2bscore.synth.revenue import initial_customers, price_multipliers, simulate_customers
 from b2bscore.synth.technographics import draw_technographics
 from b2bscore.synth.timeline import build_timeline
 from b2bscore.synth.timing import focal_topics, simulate_episodes
 from b2bscore.synth.truth import truth_customers, truth_leads, truth_segments
 from b2bscore.synth.write import write_arrow
 
-_STREAMS = ("accounts", "technographics", "episodes", "funnel", "customers", "activities", "intent", "topics")
+_STREAMS = ("accounts", "technographics", "episodes", "funnel", "customers", "activities", "intent", "topics", "orders")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_p
     start_month = np.where(initial, 0, np.where(won, tl.month_of(np.where(won, funnel.first_win, 0)) + 1, -1))
     start_month = np.where(start_month >= len(tl.month_starts), -1, start_month)
     customers = simulate_customers(rng["customers"], pop, tl, start_month, initial, drift, mrr)
+    buyer = draw_buyers(rng["orders"], pop, config.revenue_mode, config.transactional_share)
+    price = price_multipliers(tl, drift)
+    orders = simulate_orders(rng["orders"], pop, tl, start_month, buyer, mrr, price)
+    # buyers pay by order: their monthly state (read by behaviour) is alive / gone, and they get no plan invoices
+    customers = replace(customers, state=np.where(buyer[:, None], orders.state, customers.state),
+                        invoice=np.where(buyer[:, None], 0.0, customers.invoice))
     prospects = truth_prospects(pop, tl, intensity, funnel, initial, drift)  # from the chain the funnel saw
     # once a customer (or never a prospect) an account is no longer in market
     intensity *= (~initial[:, None]) & (tl.week_starts[None, :] < funnel.first_win[:, None])
@@ -85,7 +92,7 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_p
         "intent": lambda: tables.intent_table(pop, tl, intent),
         "leads": lambda: tables.leads_table(pop, funnel, ids),
         "opportunities": lambda: tables.opportunities_table(pop, tl, funnel, ids),
-        "revenue": lambda: tables.revenue_table(pop, tl, customers),
+        "revenue": lambda: tables.revenue_table(pop, tl, customers, orders),
     }
     counts: dict[str, int] = {}
     for i, (name, build) in enumerate(built.items()):
@@ -96,8 +103,10 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_p
     del acts
 
     progress("truth", 0.9)
-    truth = {"leads": truth_leads(pop, funnel, ids), "customers": truth_customers(pop, tl, customers),
+    truth = {"leads": truth_leads(pop, funnel, ids), "customers": truth_customers(pop, tl, customers, ~buyer),
              "segments": truth_segments(pop), "prospects": prospects}
+    if buyer.any():
+        truth["buyers"] = truth_buyers(pop, tl, orders, price)
     for name, table in truth.items():
         write_arrow(table, out_dir / "truth" / f"{name}.parquet")
     record = drift_record(config.drift, tl.drift_date.isoformat())

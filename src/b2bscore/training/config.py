@@ -60,9 +60,17 @@ class PropensityConfig(_Frozen):
 
 
 class ChurnConfig(_Frozen):
-    """Does a paying customer's revenue stop (or fall to ``drop_fraction`` of its level) within the horizon?"""
+    """Does a paying customer stop within the horizon?
+
+    ``definition``: ``revenue_drop`` -- a subscriber's revenue in the ``customer_lookback_days`` after the horizon
+    falls to ``drop_fraction`` of its level before the snapshot (a plan ended or shrank); ``silence`` -- a buyer
+    without a contract places no order within the horizon (the observable side of a silent stop, which is what a
+    buy-till-you-die model's P(alive) estimates); ``auto`` picks from the revenue table's billing pattern
+    (:func:`b2bscore.training.labels.billing_pattern`): irregular orders -> ``silence``, a billing cycle ->
+    ``revenue_drop``."""
 
     horizon_days: int = Field(default=180, ge=1)
+    definition: Literal["auto", "revenue_drop", "silence"] = "auto"
     drop_fraction: float = Field(default=0.0, ge=0, lt=1)
     snapshot_months: int = Field(default=1, ge=1, description="Months between rolling snapshot dates.")
     min_positives: int = Field(default=30, ge=1)

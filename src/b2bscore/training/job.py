@@ -14,6 +14,7 @@ from b2bscore.errors import DataError
 from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.model.tasks import TASK_NAMES
 from b2bscore.training.config import TrainConfig
+from b2bscore.training.history import fit_to_history
 from b2bscore.training.train import TrainResult, check_trainable, train
 
 
@@ -41,7 +42,7 @@ def train_dataset(tasks: tuple[str, ...], dataset: Dataset, *, config: TrainConf
                   truth_dir: Path | None = None, progress: Progress = no_progress) -> list[TrainResult]:
     """Train ``tasks`` in order on an already loaded dataset; every task is checked before any is registered."""
     for name in tasks:
-        check_trainable(name, dataset, config)
+        fit_to_history(name, dataset, config, check_trainable)
     results = []
     for i, name in enumerate(tasks):
         def step(label: str, fraction: float, i: int = i, name: str = name) -> None:

@@ -87,21 +87,52 @@ def _customer_snapshots(data: Dataset, dates: pd.DatetimeIndex, lookback_days: i
     return frame, accounts
 
 
+def billing_pattern(data: Dataset) -> str:
+    """'orders' when the revenue table looks like orders placed at will (the gaps between an account's invoices vary
+    about as much as their mean: median coefficient of variation over accounts with at least 4 invoices above 0.5),
+    else 'cycle' (a plan billed every month or year varies by a few days). 'cycle' without enough invoices to tell.
+    A property of how the customer bills, not of outcomes: it is read from the whole table."""
+    revenue = data.revenue
+    if revenue is None or revenue.empty:
+        return "cycle"
+    times = revenue[["account_id", "invoice_at"]].sort_values(["account_id", "invoice_at"], kind="stable")
+    gaps = times.groupby("account_id")["invoice_at"].diff().dt.total_seconds() / 86_400
+    stats = gaps.groupby(times["account_id"]).agg(["count", "mean", "std"])
+    stats = stats[(stats["count"] >= 3) & (stats["mean"] > 0)]
+    if len(stats) < 10:
+        return "cycle"
+    return "orders" if float((stats["std"] / stats["mean"]).median()) > 0.5 else "cycle"
+
+
+def churn_definition(data: Dataset, config: ChurnConfig) -> str:
+    """``config.definition``, with 'auto' resolved from :func:`billing_pattern`."""
+    if config.definition != "auto":
+        return config.definition
+    return "silence" if billing_pattern(data) == "orders" else "revenue_drop"
+
+
 def churn_labels(data: Dataset, config: ChurnConfig, *, lookback_days: int, history_days: int,
                  end: pd.Timestamp | None = None) -> LabelSet:
-    """Customers at rolling snapshots; 1 if revenue in ``[as_of + H, as_of + H + lookback)`` falls to
-    ``drop_fraction`` or less of the revenue in ``[as_of - lookback, as_of)`` -- i.e. it stopped within H.
+    """Customers (revenue in the ``lookback`` before) at rolling snapshots; 1 if they stopped within H.
+
+    ``revenue_drop``: revenue in ``[as_of + H, as_of + H + lookback)`` falls to ``drop_fraction`` or less of the
+    revenue in ``[as_of - lookback, as_of)``. ``silence``: no revenue in ``[as_of, as_of + H)``.
     """
     data.require("revenue", purpose="the churn model")
     end = data.end if end is None else end
-    reach = config.horizon_days + lookback_days
+    silence = churn_definition(data, config) == "silence"
+    reach = config.horizon_days + (0 if silence else lookback_days)
     start = data.revenue["invoice_at"].min() + pd.Timedelta(days=history_days)
     dates = snapshot_dates(start, end, every_months=config.snapshot_months, reach_days=reach)
     all_dates = snapshot_dates(start, end + pd.Timedelta(days=reach), every_months=config.snapshot_months, reach_days=reach)
     snapshots, accounts = _customer_snapshots(data, dates, lookback_days)
     later = (snapshots["as_of"] + pd.Timedelta(days=reach)).to_numpy(dtype="datetime64[ns]")
-    after = _revenue_windows(data, accounts, snapshots["_row"].to_numpy(), later, lookback_days)
-    label = (after <= config.drop_fraction * snapshots["recent_revenue"].to_numpy()).astype(np.int64)
+    window = config.horizon_days if silence else lookback_days
+    after = _revenue_windows(data, accounts, snapshots["_row"].to_numpy(), later, window)
+    if silence:
+        label = (after <= 0).astype(np.int64)
+    else:
+        label = (after <= config.drop_fraction * snapshots["recent_revenue"].to_numpy()).astype(np.int64)
     rows = snapshots[["account_id", "as_of"]].assign(label=label, label_end=later)
     censored_dates = all_dates.difference(dates)
     censored = len(_customer_snapshots(data, censored_dates, lookback_days)[0]) if len(censored_dates) else 0

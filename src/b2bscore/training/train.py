@@ -32,6 +32,7 @@ from b2bscore.training.evaluate import (
     regression_metrics,
     reliability_curve,
 )
+from b2bscore.training.history import fit_to_history
 from b2bscore.training.labels import LabelSet
 from b2bscore.training.leakage import LeakyFeature, screen_leaky_features
 from b2bscore.training.splits import OutOfTimeSplit, split_out_of_time
@@ -99,7 +100,8 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
     """Train, evaluate, log and register one model; the registry changes only if every step succeeded."""
     spec = TASKS[task]
     progress("labels", 0.05)
-    labels, split = check_trainable(task, data, config)
+    fitted = fit_to_history(task, data, config, check_trainable)  # a shorter default horizon if the history is short
+    labels, split, config = fitted.labels, fitted.split, fitted.config
     rows = labels.rows
 
     progress("features", 0.15)
@@ -107,7 +109,7 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
     config = config.model_copy(update={"features": resolve_custom_features(data, config.features, split.valid_start)})
     features = build_features(data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config.features)
     return fit_and_register(task, data, labels, split, features, config=config, home=home, truth_dir=truth_dir,
-                            progress=progress)
+                            progress=progress, notes=(fitted.note,) if fitted.note else ())
 
 
 def _exclude_leaky_features(spec: Task, config: TrainConfig, train: pd.DataFrame,
@@ -146,8 +148,9 @@ def _check_point_in_time(features: pd.DataFrame, rows: pd.DataFrame, key: str) -
 
 def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: OutOfTimeSplit, features: pd.DataFrame, *,
                      config: TrainConfig, home: ProjectHome, truth_dir: Path | None = None,
-                     progress: Progress = no_progress) -> TrainResult:
-    """Fit, evaluate, log and register on already built features (one row per labelled row, same order)."""
+                     progress: Progress = no_progress, notes: tuple[str, ...] = ()) -> TrainResult:
+    """Fit, evaluate, log and register on already built features (one row per labelled row, same order); ``notes``
+    are what the caller already has to tell the user (e.g. the horizon chosen for a short history)."""
     spec = TASKS[task]
     rows = labels.rows
     _check_point_in_time(features, rows, spec.key)
@@ -156,7 +159,7 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     frames = {name: features.iloc[idx].reset_index(drop=True) for name, idx in parts.items()}
     targets = {name: y[idx] for name, idx in parts.items()}
 
-    notes, warnings = [], []
+    notes, warnings = list(notes), []
     config, excluded = _exclude_leaky_features(spec, config, frames["train"], targets["train"])
     if excluded:
         warnings.append(f"{len(excluded)} feature(s) were left out of the model because each alone predicts the label "
@@ -252,8 +255,9 @@ def _oracle_metrics(spec: Task, config: TrainConfig, truth_dir: Path | None, tes
                     test_pred: np.ndarray) -> dict[str, float]:
     """The generator's true probabilities (or expected values) scored like the model, on the test rows they cover,
     and the gap oracle - model on exactly those rows."""
-    truth = truth_frame(spec.name, truth_dir)
-    if truth is None or horizon_days(spec.name, config) != spec.oracle_horizon_days:
+    truth = truth_frame(spec.name, truth_dir, horizon_days(spec.name, config),  # None without truth at this horizon
+                        churn_definition=config.churn.definition)
+    if truth is None:
         return {}
     keys = ["lead_id"] if spec.name == "conversion" else ["account_id", "as_of"]
     joined = test_rows.merge(truth, on=keys, how="left")
