@@ -85,3 +85,22 @@ def test_silence_labels_are_the_truths_buyers_without_an_order(data, worlds) -> 
     assert (joined["label"] == (joined["orders_90d"] == 0).astype(int)).all()
     oracle = truth_frame("churn", worlds["orders-18"] / "truth", 90, churn_definition="silence")
     assert len(labels.merge(oracle, on=["account_id", "as_of"])) == len(labels)
+
+
+def test_churn_and_cltv_of_buyers_run_beside_the_fitted_buy_till_you_die_model(data, tmp_path) -> None:
+    """Every churn and CLTV run on buyers who order at will logs BG/NBD x Gamma-Gamma (fitted by PyMC-Marketing on
+    the orders before each as-of time) on the same test rows; for CLTV it is the baseline candidate."""
+    from b2bscore.home import ProjectHome
+    from b2bscore.training.job import train_dataset
+
+    results = {r.task: r for r in train_dataset(("churn", "cltv"), data["orders-12"], config=TrainConfig(),
+                                                home=ProjectHome(tmp_path))}
+    cltv, churn = results["cltv"].metrics, results["churn"].metrics
+    for key in ("btyd_test_mae", "btyd_test_spearman", "btyd_test_gini_normalised", "btyd_test_mean_predicted",
+                "btyd_valid_mae"):
+        assert key in cltv, key
+    assert cltv["baseline_test_mae"] == pytest.approx(cltv["btyd_test_mae"])  # the baseline is the buy-till-you-die expectation
+    assert cltv["btyd_test_n"] == cltv["test_n"]
+    for key in ("btyd_test_roc_auc", "btyd_orders_test_roc_auc", "btyd_test_ece"):
+        assert key in churn, key
+    assert 0.5 < churn["btyd_test_roc_auc"] < 1  # 1 - P(alive) ranks who goes silent

@@ -10,7 +10,17 @@ import pandas as pd
 
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import ConfigError, DataError
-from b2bscore.features import behaviour, custom_build, firmographic, fit, intent, lead, purchase, technographic
+from b2bscore.features import (
+    behaviour,
+    custom_build,
+    firmographic,
+    fit,
+    intent,
+    lead,
+    orders,
+    purchase,
+    technographic,
+)
 from b2bscore.features._queries import Queries
 from b2bscore.features.config import FeatureConfig
 from b2bscore.features.specs import FeatureSpec
@@ -39,6 +49,7 @@ def _declared(config: FeatureConfig, entity: Entity) -> list[FeatureSpec]:
         + technographic.technographic_specs()
         + behaviour.behaviour_specs(config)
         + purchase.purchase_specs(config)
+        + orders.order_specs(config)
         + intent.intent_specs(config)
         + fit.SPECS
         + custom_build.column_specs(config, "accounts")
@@ -82,6 +93,7 @@ def build_features(
         tech,
         behaviour.behaviour_features(activities, leads_table, queries, config),
         purchase.purchase_features(data.table_or_empty("revenue"), data.table_or_empty("opportunities"), leads_table, queries, config),
+        orders.order_features(data.table_or_empty("revenue"), queries, config),
         intent.intent_features(data.table_or_empty("intent"), queries, config),
         fit.fit_features(_icp_inputs(data.accounts, rows, firm, tech), config.icp),
         custom_build.column_features(data.accounts, rows, queries.as_of, config, "accounts"),

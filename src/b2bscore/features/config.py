@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -140,6 +141,37 @@ class CustomFeatures(_Frozen):
         return names
 
 
+class BtydFit(_Frozen):
+    """A buy-till-you-die model fitted on the orders placed strictly before ``fitted_before``: BG/NBD (``r``,
+    ``alpha``, ``a``, ``b``; time in days) for the number of future orders and whether a buyer is still alive, and
+    Gamma-Gamma (``p``, ``q``, ``v``; None when it could not be fitted) for the value of an order.
+    ``spend_fallback`` is the average order value of the repeat buyers, used for a buyer whose Gamma-Gamma
+    expectation is undefined (no repeat order while ``q <= 1``, or no Gamma-Gamma fit)."""
+
+    fitted_before: datetime
+    customers: int
+    r: float
+    alpha: float
+    a: float
+    b: float
+    p: float | None = None
+    q: float | None = None
+    v: float | None = None
+    spend_fallback: float = 0.0
+
+
+class OrderFeatures(_Frozen):
+    """Features of a buyer's order history, for customers who order at will rather than on a billing cycle: what a
+    buy-till-you-die model knows (repeat orders, recency, age, order values and gaps) and that model's own outputs.
+    Resolved by training (``b2bscore.training.btyd``), not set by hand: ``enabled`` when the revenue table looks like
+    orders, ``horizon_days`` the horizon of the expected orders and revenue, ``fits`` the models fitted at dates up
+    to the training data's end (a row uses the latest one fitted before its as-of time)."""
+
+    enabled: bool = False
+    horizon_days: int = Field(default=90, ge=1)
+    fits: tuple[BtydFit, ...] = ()
+
+
 class FeatureConfig(_Frozen):
     """Everything that shapes the features; the same object is used in training and serving."""
 
@@ -152,6 +184,7 @@ class FeatureConfig(_Frozen):
     tech: TechConfig = TechConfig()
     icp: IcpConfig = DEFAULT_ICP
     custom: CustomFeatures = CustomFeatures()
+    orders: OrderFeatures = OrderFeatures()
     excluded: tuple[str, ...] = Field(default=(), description="Features built but not read by models (e.g. leaky).")
 
     @model_validator(mode="after")

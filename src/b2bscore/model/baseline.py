@@ -144,13 +144,23 @@ def _bound_signs(model: LogisticRegression, X: np.ndarray, y: np.ndarray, signs:
 
 
 class RunRateBaseline:
-    """RFM run-rate: the last 90 days' revenue, extended over the horizon (``revenue_90d`` must be an input)."""
+    """RFM run-rate: the last 90 days' revenue, extended over the horizon (``revenue_90d`` must be an input).
+
+    With ``column="btyd_expected_revenue"`` and ``per_days`` the horizon, the buy-till-you-die model's expected
+    revenue in the horizon, as is: the baseline of buyers who order at will."""
 
     kind = "regression"
     column = "revenue_90d"
+    per_days = 90.0
 
-    def __init__(self, horizon_days: int) -> None:
+    def __init__(self, horizon_days: int, *, column: str = "revenue_90d", per_days: float = 90.0) -> None:
         self.horizon_days = horizon_days
+        self.column = column
+        self.per_days = per_days
+
+    @property
+    def name(self) -> str:
+        return "buy-till-you-die" if self.column.startswith("btyd_") else "revenue run-rate"
 
     def value(self, features: pd.DataFrame) -> np.ndarray:
-        return np.nan_to_num(features[self.column].to_numpy(dtype=np.float64)) * self.horizon_days / 90.0
+        return np.nan_to_num(features[self.column].to_numpy(dtype=np.float64)) * self.horizon_days / self.per_days

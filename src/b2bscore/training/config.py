@@ -90,6 +90,21 @@ class CltvConfig(_Frozen):
         description="Overrides of the shared LightGBM settings for this model.")
 
 
+class BtydConfig(_Frozen):
+    """The buy-till-you-die model of buyers who order at will: BG/NBD x Gamma-Gamma from PyMC-Marketing, fitted by
+    MAP on the orders before each as-of time. It is the reference every churn and CLTV run on such buyers is
+    reported beside, its outputs (and what it reads: repeat orders, recency, order values and gaps) are features
+    of those models, and its expected revenue is the CLTV model's baseline candidate.
+
+    ``use``: ``auto`` when the revenue table looks like orders placed at will (see
+    :func:`b2bscore.training.labels.billing_pattern`), ``always``, or ``never``. ``refit_months``: months between
+    fits over the labelled period (each row uses the latest fit on data before its as-of time; one more fit on the
+    whole history serves scoring)."""
+
+    use: Literal["auto", "always", "never"] = "auto"
+    refit_months: int = Field(default=3, ge=1, description="Months between buy-till-you-die fits.")
+
+
 class PromotionConfig(_Frozen):
     """Champion/challenger rule per model: the metric compared on the same test set, and the margin."""
 
@@ -138,6 +153,7 @@ class TrainConfig(_Frozen):
     promotion: PromotionConfig = PromotionConfig()
     candidates: CandidatesConfig = CandidatesConfig()
     leakage: LeakageConfig = LeakageConfig()
+    btyd: BtydConfig = BtydConfig()
     segment_columns: tuple[str, ...] = ("industry", "size_band", "region")
     history_days: int = Field(default=90, ge=0, description="History required before the first snapshot date.")
     baseline_max_rows: int = Field(default=200_000, ge=1000, description="Training rows the logistic baseline sees at most.")

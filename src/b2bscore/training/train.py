@@ -23,6 +23,7 @@ from b2bscore.model.registry import PromotionDecision, PromotionPolicy, register
 from b2bscore.model.tasks import TASKS, Task, TaskName
 from b2bscore.model.tracking import activate, ensure_experiment, owner_tags, resolve_tracking, settle_abandoned_runs
 from b2bscore.training import plots
+from b2bscore.training.btyd import resolve_order_features
 from b2bscore.training.candidates import choose_candidate
 from b2bscore.training.config import TrainConfig
 from b2bscore.training.evaluate import (
@@ -107,6 +108,10 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
     progress("features", 0.15)
     # the customer's own columns and activity topics, as found in the training period (before validation starts)
     config = config.model_copy(update={"features": resolve_custom_features(data, config.features, split.valid_start)})
+    if task in ("churn", "cltv"):  # buyers who order at will: the buy-till-you-die view of each as-of time
+        config = config.model_copy(update={"features": resolve_order_features(
+            data, config.features, rows["as_of"], horizon_days=horizon_days(task, config), settings=config.btyd,
+            progress=lambda label, fraction: progress(label, 0.15 + 0.1 * fraction))})
     features = build_features(data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config.features)
     return fit_and_register(task, data, labels, split, features, config=config, home=home, truth_dir=truth_dir,
                             progress=progress, notes=(fitted.note,) if fitted.note else ())
@@ -178,6 +183,9 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     if spec.kind == "classification":
         base = LogisticBaseline(trees.inputs_).fit(frames["train"], targets["train"], max_rows=config.baseline_max_rows,
                                                    seed=config.lightgbm.seed)
+    elif "btyd_expected_revenue" in trees.inputs_.names:
+        h = horizon_days(task, config)
+        base = RunRateBaseline(h, column="btyd_expected_revenue", per_days=h)
     else:
         base = RunRateBaseline(horizon_days(task, config))
     primary = primary_metric(task, config)
@@ -197,6 +205,8 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
         **choice.metrics(),
     }
     metrics.update(_rating_outcomes(task, model, targets["test"], test_pred))
+    for part in ("valid", "test"):
+        metrics.update(_btyd_metrics(spec, part, frames[part], targets[part]))
     test_rows = rows.iloc[split.test].reset_index(drop=True)
     oracle = _oracle_metrics(spec, config, truth_dir, test_rows, test_pred)
     metrics.update(oracle)
@@ -233,6 +243,30 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     return TrainResult(task=task, run_id=run.info.run_id, metrics=metrics, split=split.describe(), decision=decision,
                        candidate=model.candidate, candidate_reason=choice.reason(), notes=tuple(notes),
                        warnings=tuple(warnings))
+
+
+def _btyd_score(spec: Task, frame: pd.DataFrame) -> np.ndarray | None:
+    """The buy-till-you-die reference's score of each row: expected revenue (CLTV), 1 - P(alive) (churn)."""
+    if spec.name == "cltv" and "btyd_expected_revenue" in frame:
+        return np.nan_to_num(frame["btyd_expected_revenue"].to_numpy(dtype=np.float64))
+    if spec.name == "churn" and "btyd_p_alive" in frame:
+        return 1.0 - np.nan_to_num(frame["btyd_p_alive"].to_numpy(dtype=np.float64), nan=1.0)
+    return None
+
+
+def _btyd_metrics(spec: Task, part: str, frame: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+    """The buy-till-you-die reference on the same rows as the model (``btyd_<part>_*``): its expected revenue for
+    CLTV; for churn 1 - P(alive) and, as ``btyd_orders_<part>_roc_auc`` / ``_pr_auc``, the expected number of orders
+    (fewer: more likely to stop). Nothing when the run has no buy-till-you-die features."""
+    score = _btyd_score(spec, frame)
+    if score is None:
+        return {}
+    metrics = _prefixed(f"btyd_{part}", _evaluate(spec, y, score))
+    if spec.name == "churn":
+        fewer = np.exp(-np.nan_to_num(frame["btyd_expected_orders"].to_numpy()))  # ranks as -expected orders
+        orders = _evaluate(spec, y, fewer)
+        metrics |= {f"btyd_orders_{part}_{k}": orders[k] for k in ("roc_auc", "pr_auc") if np.isfinite(orders[k])}
+    return metrics
 
 
 def _rating_outcomes(task: TaskName, model: ScoringModel, y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
@@ -296,7 +330,14 @@ def _log_run(spec, config, data, labels, split, model, frames, targets, test_pre
         plots.plot_feature_importance(model.feature_importance(), out / "feature_importance.png")
         test_frame = frames["test"].assign(y=targets["test"], p=test_pred)
         kind = spec.kind
-        segments = metrics_by_segment(test_frame, [c for c in config.segment_columns if c in test_frame], "y", "p", kind)
+        segment_columns = [c for c in config.segment_columns if c in test_frame]
+        segments = metrics_by_segment(test_frame, segment_columns, "y", "p", kind)
+        reference = _btyd_score(spec, test_frame)
+        if reference is not None:  # the buy-till-you-die reference on the same rows, segment by segment
+            btyd = metrics_by_segment(test_frame.assign(p=reference), segment_columns, "y", "p", kind)
+            segments = segments.merge(btyd.drop(columns=["n", "note"]).add_prefix("btyd_").rename(
+                columns={"btyd_segment_column": "segment_column", "btyd_segment": "segment"}),
+                on=["segment_column", "segment"], how="left")
         segments.to_csv(out / "metrics_by_segment.csv", index=False)
         if kind == "classification":
             curve = reliability_curve(targets["test"], test_pred)
