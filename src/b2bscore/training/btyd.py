@@ -48,9 +48,10 @@ def _quiet_import():
         try:
             from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, rfm_summary
         except ImportError as exc:  # a broken install, not bad data
-            raise DataError(f"The buy-till-you-die reference needs PyMC-Marketing, which cannot be imported ({exc}); "
-                            "reinstall b2bscore's dependencies (scripts/setup.sh) or set btyd.use: never in the "
-                            "training configuration") from None
+            raise DataError(f"The revenue table holds orders placed at will, and churn and CLTV runs on such buyers "
+                            f"fit the buy-till-you-die reference with PyMC-Marketing, which cannot be imported ({exc}): "
+                            "install it with pip install 'b2bscore[btyd]' (scripts/setup.sh does), or set btyd.use: "
+                            "never in the training configuration to train without it") from None
     return BetaGeoModel, GammaGammaModel, rfm_summary
 
 
