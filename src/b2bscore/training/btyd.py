@@ -8,8 +8,8 @@ the feature code turns them into each row's P(alive), expected orders and expect
 (:mod:`b2bscore.features.orders`) -- the same numbers in training, batch and online scoring, without PyMC at
 scoring time.
 
-PyMC-Marketing is imported only here and only when a run has such buyers (it takes ~10 s to import and ~4-6 s per
-fit on two cores with a C compiler, the first one longer while PyTensor compiles).
+PyMC-Marketing is imported only here and only when a run has such buyers (~9 s to import; on two cores with a C
+compiler ~2.5 s per fit, the first ~7 s while PyTensor compiles -- benchmarks/transactional.py).
 """
 
 from __future__ import annotations
