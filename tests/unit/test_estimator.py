@@ -173,12 +173,72 @@ def test_a_row_scores_the_same_alone_or_in_a_batch():
     ("task", "ranking", "classification, regression"),
     ("entity", "leads", "lead, account"),
     ("calibration", "beta", "isotonic, sigmoid"),
+    ("form", "gbm", "auto, tweedie, two_part"),
 ])
 def test_an_unknown_option_is_refused_listing_the_valid_ones(option, value, valid):
     model = _model().set_params(**{option: value})  # set_params only stores, like __init__
     train, y, _ = _frame("lead", 50, 1)
     with pytest.raises(ConfigError, match=f"unknown {option} '{value}'.*choose one of: {valid}"):
         model.fit(train, y, eval_set=(train, y))
+
+
+# -- the two-part regressor (buyers who order at will) ----------------------------------------------------------
+_ORDERS = FeatureConfig(orders={"enabled": True, "horizon_days": 90, "fits": [
+    {"fitted_before": "2024-01-01", "customers": 100, "r": 1.0, "alpha": 30.0, "a": 1.0, "b": 10.0}]})
+
+
+def _revenue_rows(config: FeatureConfig, rows: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Account rows whose revenue is zero for a third (those that stopped buying) and heavy-tailed otherwise, the
+    buy-till-you-die expectation (when an input) a noisy guess of it."""
+    global FEATURES
+    saved, FEATURES = FEATURES, config
+    try:
+        frame, stopped, value = _frame("account", rows, seed)
+    finally:
+        FEATURES = saved
+    y = np.where(stopped == 1, value * 1000, 0.0)
+    frame["revenue_90d"] = np.abs(np.nan_to_num(frame["revenue_90d"].to_numpy())) * 100  # the run-rate reads it
+    if "btyd_expected_revenue" in frame:
+        frame["btyd_expected_revenue"] = value * 700 * np.exp(np.random.default_rng(seed).normal(0, 0.3, rows))
+    return frame, y
+
+
+@pytest.mark.parametrize("config, form", [(_ORDERS, "auto"), (FEATURES, "two_part")])
+def test_a_two_part_regressor_explains_its_value_exactly_and_matches_the_validation_total(config, form):
+    """P(any revenue) x revenue of those with some x the validation level: auto for buyers who order at will (the
+    buy-till-you-die expected revenue is an input and the value model's start), or when asked; reasons still add
+    up to the log of the value, alone, blended with the run-rate, and after a pickle."""
+    from b2bscore.model.baseline import RunRateBaseline
+
+    (train, y_train), (valid, y_valid), (test, _) = (_revenue_rows(config, n, seed) for n, seed in ((600, 1), (300, 2), (200, 3)))
+    model = ScoringModel(task="regression", entity="account", feature_config=config, lgbm=LGBM, form=form)
+    model.fit(train, y_train, eval_set=(valid, y_valid))
+    assert model.two_part_ and model.occurrence_ is not None
+    assert model.predict(valid).sum() == pytest.approx(y_valid.sum(), rel=1e-9)  # the level: the validation total
+    assert (model.predict(test) > 0).all()
+    for candidate in (model, model.with_candidate("blend", RunRateBaseline(365), 0.5, eval_set=(valid, y_valid))):
+        total = candidate.contributions(test).sum(axis=1).to_numpy()
+        np.testing.assert_allclose(total, np.log(candidate.raw_score(test)), rtol=1e-9, atol=1e-9)
+        copy = pickle.loads(pickle.dumps(candidate))
+        np.testing.assert_array_equal(copy.predict(test), candidate.predict(test))
+    importance = model.feature_importance()
+    assert importance.index[0] in importance.index and importance.sum() > 0
+    if "btyd_expected_revenue" in test:  # the value model starts from it: scaling it scales the value
+        doubled = test.assign(btyd_expected_revenue=test["btyd_expected_revenue"] * 2)
+        margin = model.booster_.predict(model._matrix(doubled), num_iteration=model.best_iteration_, raw_score=True)
+        before = model.booster_.predict(model._matrix(test), num_iteration=model.best_iteration_, raw_score=True)
+        changed = margin != before  # rows whose trees also split on it: the offset alone doubles the rest
+        ratio = model.predict(doubled) / model.predict(test)
+        odds = model._log_occurrence(model._matrix(doubled))[0] == model._log_occurrence(model._matrix(test))[0]
+        assert (~changed & odds).sum() >= 20
+        np.testing.assert_allclose(ratio[~changed & odds], 2.0, rtol=1e-9)
+
+
+def test_a_tweedie_regressor_stays_one_model():
+    model, test = _fitted("regression", "account")
+    assert not model.two_part_ and model.occurrence_ is None and model.level_ == 1.0
+    with_form = _fitted("regression", "account", form="tweedie")[0]
+    np.testing.assert_array_equal(with_form.predict(test), model.predict(test))
 
 
 # -- candidates: the baseline and blends ----------------------------------------------------------------------

@@ -104,3 +104,13 @@ def test_churn_and_cltv_of_buyers_run_beside_the_fitted_buy_till_you_die_model(d
     for key in ("btyd_test_roc_auc", "btyd_orders_test_roc_auc", "btyd_test_ece"):
         assert key in churn, key
     assert 0.5 < churn["btyd_test_roc_auc"] < 1  # 1 - P(alive) ranks who goes silent
+    # the CLTV model of such buyers has two parts, scaled to the validation period's total
+    import mlflow
+
+    from b2bscore.model.tracking import activate, resolve_tracking
+
+    activate(resolve_tracking(ProjectHome(tmp_path)))
+    params = mlflow.get_run(results["cltv"].run_id).data.params
+    assert params["form"] == "two_part" and float(params["level"]) > 0
+    if results["cltv"].candidate == "lightgbm":
+        assert cltv["valid_mean_predicted"] == pytest.approx(cltv["valid_mean_actual"], rel=1e-6)

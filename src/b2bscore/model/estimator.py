@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import get_args
+from typing import Literal, get_args
 
 import lightgbm as lgb
 import numpy as np
@@ -46,7 +46,12 @@ MONOTONE_METHOD = "intermediate"
 conversion model of a small (500-account) world miscalibrated in one industry of another world of the same process
 (realised 22% vs predicted 12%, a false monitoring alert in tests/integration/test_monitoring_detection.py);
 'intermediate' does not, and keeps every declared feature monotone."""
-_OPTIONS = {"task": get_args(Kind), "entity": get_args(Entity), "calibration": get_args(Calibration)}
+Form = Literal["auto", "tweedie", "two_part"]
+_OPTIONS = {"task": get_args(Kind), "entity": get_args(Entity), "calibration": get_args(Calibration),
+            "form": get_args(Form)}
+OFFSET_COLUMN = "btyd_expected_revenue"
+"""A two-part regressor's value model starts from the log of this input (the buy-till-you-die expected revenue of
+the horizon, floored at 1) and learns its corrections."""
 _TASK_OF_KIND = {("classification", "lead"): "conversion", ("classification", "account"): "churn",
                  ("regression", "account"): "cltv"}
 """The business task of a model not told its ``business_task`` (those fitted before it existed): the one task of its
@@ -125,6 +130,12 @@ class ScoringModel(BaseEstimator):
     ``medians_`` (each input with a declared direction: its median over the training rows, the typical value a
     reason compares with) and, derived from ``inputs_``, ``feature_names_in_`` and ``n_features_in_``.
 
+    A regressor is one Tweedie LightGBM, or -- ``form="two_part"``, or ``"auto"`` when the buy-till-you-die
+    expected revenue (``OFFSET_COLUMN``) is an input -- two (``two_part_``): ``occurrence_`` (binary: any revenue in
+    the horizon; None when every row had some) times ``booster_`` (gamma, on the rows with revenue, from the log of
+    ``OFFSET_COLUMN``), times ``level_`` (the validation period's actual over predicted total); see
+    :meth:`_fit_two_part`.
+
     Grades mean the same in every run: a lead's grade is its calibrated probability against the base rate (A at
     least 3x, B at least 1.5x, C at least 0.75x, D below; :meth:`grade`), a customer's churn risk level the same
     way (high at least 2x, medium at least 0.75x, low below; :meth:`risk_level`). Models fitted before
@@ -147,15 +158,18 @@ class ScoringModel(BaseEstimator):
     """
 
     business_task: TaskName | None = None  # the default of models pickled before the parameter existed
+    form: Form = "auto"  # ditto
 
     def __init__(self, *, task: Kind, entity: Entity, feature_config: FeatureConfig, lgbm: LightGBMConfig,
-                 calibration: Calibration = "isotonic", business_task: TaskName | None = None) -> None:
+                 calibration: Calibration = "isotonic", business_task: TaskName | None = None,
+                 form: Form = "auto") -> None:
         self.task = task
         self.entity = entity
         self.feature_config = feature_config
         self.lgbm = lgbm
         self.calibration = calibration
         self.business_task = business_task
+        self.form = form
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -205,6 +219,11 @@ class ScoringModel(BaseEstimator):
         categorical = [name for name in self.inputs_.categorical if name not in self.target_encoders_]
         train_set = lgb.Dataset(x_train, label=y, feature_name=names, categorical_feature=categorical, free_raw_data=True)
         valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set)
+        self.occurrence_, self.level_ = None, 1.0
+        self.two_part_ = self._wants_two_part()
+        if self.two_part_:
+            self._fit_two_part(params, x_train, y, x_valid, y_valid, names, categorical)
+            return self
         self.booster_ = lgb.train(
             params, train_set, num_boost_round=self.lgbm.max_rounds, valid_sets=[valid_set],
             callbacks=[lgb.early_stopping(self.lgbm.early_stopping_rounds, verbose=False)],
@@ -215,6 +234,60 @@ class ScoringModel(BaseEstimator):
             self.calibrator_ = _fit_calibrator(self._raw(x_valid), y_valid, self.calibration)
             self._fit_grades(y_valid)
         return self
+
+    def _wants_two_part(self) -> bool:
+        """Whether to fit the regressor in two parts: ``form='two_part'``, or ``'auto'`` when the buy-till-you-die
+        expected revenue is an input (buyers who order at will)."""
+        if self.task != "regression":
+            return False
+        if self.form == "auto":
+            return OFFSET_COLUMN in self.inputs_.names
+        return self.form == "two_part"
+
+    def _fit_two_part(self, params: dict, x_train: np.ndarray, y: np.ndarray, x_valid: np.ndarray,
+                      y_valid: np.ndarray, names: list[str], categorical: list[str]) -> None:
+        """Value = level x P(any revenue in the horizon) x E[revenue | some], the usual two-part model of zero-heavy,
+        heavy-tailed revenue: a binary LightGBM for the first factor (whoever has stopped buying has none: the B2B
+        signals see that better than an order history), a gamma LightGBM on the rows with revenue for the second,
+        starting from the log of ``OFFSET_COLUMN`` when it is an input (so a customer's scale comes from its own
+        history and the trees learn corrections), and ``level_``, the validation period's actual over predicted
+        total: the horizon of the training rows can fall in another season than the latest ones."""
+        stop = [lgb.early_stopping(self.lgbm.early_stopping_rounds, verbose=False)]
+        some, some_valid = y > 0, y_valid > 0
+        if 0 < some.mean() < 1 and 0 < some_valid.mean() < 1:
+            occurs = lgb.Dataset(x_train, label=some.astype(np.float64), feature_name=names,
+                                 categorical_feature=categorical, free_raw_data=True)
+            self.occurrence_ = lgb.train(
+                params | {"objective": "binary"}, occurs, num_boost_round=self.lgbm.max_rounds, callbacks=stop,
+                valid_sets=[lgb.Dataset(x_valid, label=some_valid.astype(np.float64), reference=occurs)])
+            self.occurrence_iteration_ = int(self.occurrence_.best_iteration or self.occurrence_.current_iteration())
+        if some.sum() < 2 or some_valid.sum() < 1:
+            raise ConfigError(f"a two-part revenue model needs rows with revenue in the training and validation "
+                              f"periods ({int(some.sum())} and {int(some_valid.sum())} here); set form: tweedie")
+        value = lgb.Dataset(x_train[some], label=y[some], init_score=self._offset(x_train[some]), feature_name=names,
+                            categorical_feature=categorical, free_raw_data=True)
+        value_valid = lgb.Dataset(x_valid[some_valid], label=y_valid[some_valid],
+                                  init_score=self._offset(x_valid[some_valid]), reference=value)
+        self.booster_ = lgb.train(params | {"objective": "gamma"}, value, num_boost_round=self.lgbm.max_rounds,
+                                  valid_sets=[value_valid], callbacks=stop)
+        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        self.calibrator_ = None
+        predicted = self._raw(x_valid).sum()
+        self.level_ = float(y_valid.sum() / predicted) if predicted > 0 and y_valid.sum() > 0 else 1.0
+
+    def _offset(self, matrix: np.ndarray) -> np.ndarray:
+        """The value model's starting log-value per row: log of ``OFFSET_COLUMN`` floored at 1 (0 without it)."""
+        if OFFSET_COLUMN not in self.inputs_.names:
+            return np.zeros(len(matrix))
+        column = matrix[:, self.inputs_.names.index(OFFSET_COLUMN)].astype(np.float64)
+        return np.log(np.maximum(np.nan_to_num(column, nan=1.0), 1.0))
+
+    def _log_occurrence(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The occurrence model's log-odds and its SHAP values (features and bias), or zeros without it."""
+        if getattr(self, "occurrence_", None) is None:
+            return np.full(len(matrix), np.inf), np.zeros((len(matrix), len(self.inputs_.names) + 1))
+        shap = self.occurrence_.predict(matrix, num_iteration=self.occurrence_iteration_, pred_contrib=True)
+        return shap.sum(axis=1), shap
 
     def _fit_grades(self, y_valid: np.ndarray) -> None:
         """The base rate of the validation period, the one the calibration is fitted on (so a lead as likely as
@@ -257,8 +330,13 @@ class ScoringModel(BaseEstimator):
         return matrix
 
     def _raw(self, matrix: np.ndarray) -> np.ndarray:
-        """The booster's output: the uncalibrated probability (classification) or the expected value (regression)."""
-        return self.booster_.predict(matrix, num_iteration=self.best_iteration_)
+        """The booster's output: the uncalibrated probability (classification) or the expected value (regression;
+        a two-part regressor's level x P(some) x value)."""
+        if not getattr(self, "two_part_", False):  # models fitted before two parts existed have none
+            return self.booster_.predict(matrix, num_iteration=self.best_iteration_)
+        margin = self.booster_.predict(matrix, num_iteration=self.best_iteration_, raw_score=True)
+        log_odds = self._log_occurrence(matrix)[0] if getattr(self, "occurrence_", None) is not None else np.inf
+        return self.level_ * _sigmoid(log_odds) * np.exp(margin + self._offset(matrix))
 
     def _calibrated(self, raw: np.ndarray) -> np.ndarray:
         return self.calibrator_.predict_proba(raw.reshape(-1, 1))
@@ -335,11 +413,33 @@ class ScoringModel(BaseEstimator):
         blend ``V = w x trees + (1 - w) x run-rate`` gives the trees the share ``a = w x trees / V`` of their
         contributions and the run-rate's input (``revenue_90d``) the rest, ``log V - a x log(trees)``."""
         check_is_fitted(self)
-        values = self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_, pred_contrib=True)
+        matrix = self._matrix(X)
+        values = self.booster_.predict(matrix, num_iteration=self.best_iteration_, pred_contrib=True)
+        if getattr(self, "two_part_", False):
+            values = self._two_part_contributions(matrix, values)
         baseline = getattr(self, "baseline_", None)
         if baseline is not None:
             values = self._blend_contributions(values, baseline, X)
         return pd.DataFrame(values, columns=[*self.inputs_.names, "bias"], index=X.index)
+
+    def _two_part_contributions(self, matrix: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """log(level x P(some) x value), feature by feature: the value trees' SHAP values, the offset on its input,
+        and log P(some) = log sigmoid(m) spread over the occurrence trees' SHAP values in proportion (exact: with
+        ``m0`` their bias, each gets ``(log sigmoid(m) - log sigmoid(m0)) / (m - m0)`` x its own, the bias keeps
+        ``log sigmoid(m0)``; the factor is positive, so every sign is kept); ``log(level)`` joins the bias."""
+        out = value.copy()
+        if OFFSET_COLUMN in self.inputs_.names:
+            out[:, self.inputs_.names.index(OFFSET_COLUMN)] += self._offset(matrix)
+        if getattr(self, "occurrence_", None) is not None:
+            m, shap = self._log_occurrence(matrix)
+            m0 = shap[:, -1]
+            step = m - m0
+            near = np.abs(step) < 1e-9
+            factor = np.where(near, _sigmoid(-m0), (_log_sigmoid(m) - _log_sigmoid(m0)) / np.where(near, 1.0, step))
+            out[:, :-1] += factor[:, None] * shap[:, :-1]
+            out[:, -1] += _log_sigmoid(m0)
+        out[:, -1] += np.log(self.level_)
+        return out
 
     def _blend_contributions(self, trees: np.ndarray, baseline, X: pd.DataFrame) -> np.ndarray:
         w = self.blend_weight_
@@ -356,6 +456,9 @@ class ScoringModel(BaseEstimator):
         """Total gain of each input over the trees used, largest first."""
         check_is_fitted(self)
         gain = self.booster_.feature_importance(importance_type="gain", iteration=self.best_iteration_)
+        if getattr(self, "occurrence_", None) is not None:  # a two-part regressor: both models' trees
+            gain = gain + self.occurrence_.feature_importance(importance_type="gain",
+                                                              iteration=self.occurrence_iteration_)
         return pd.Series(gain, index=list(self.inputs_.names)).sort_values(ascending=False)
 
 
@@ -403,6 +506,14 @@ class _RawProbability(ClassifierMixin, BaseEstimator):
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
         return self.classes_[(raw[:, 0] > 0.5).astype(int)]
+
+
+def _sigmoid(margin) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(margin, dtype=np.float64)))
+
+
+def _log_sigmoid(margin: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -margin)
 
 
 def _logit(raw: np.ndarray) -> np.ndarray:

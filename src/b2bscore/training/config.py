@@ -84,6 +84,11 @@ class CltvConfig(_Frozen):
     horizon_days: int = Field(default=365, ge=1)
     snapshot_months: int = Field(default=1, ge=1)
     min_rows: int = Field(default=200, ge=10)
+    form: Literal["auto", "tweedie", "two_part"] = Field(
+        default="auto", description="The model's form: one Tweedie LightGBM, or two parts -- P(any revenue in the "
+        "horizon) x the revenue of those with some (gamma, from the buy-till-you-die expected revenue), scaled to "
+        "the validation period's total; auto: two parts for buyers who order at will (when the buy-till-you-die "
+        "features are built), Tweedie otherwise.")
     # revenue is multiplicative in size and plan: larger trees did better here (training/tune_lightgbm.py)
     lightgbm: dict[str, float] = Field(
         default_factory=lambda: {"num_leaves": 15, "max_depth": 6, "feature_fraction": 0.8, "lambda_l2": 1.0},

@@ -177,7 +177,8 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
                      "to be recorded only from about then")
     progress("fit", 0.4)
     trees = ScoringModel(task=spec.kind, entity=spec.entity, feature_config=config.features, lgbm=config.lightgbm_for(task),
-                         calibration=config.calibration, business_task=task).fit(frames["train"], targets["train"],
+                         calibration=config.calibration, business_task=task,
+                         form=config.cltv.form if task == "cltv" else "auto").fit(frames["train"], targets["train"],
                                                               eval_set=(frames["valid"], targets["valid"]))
     progress("baseline", 0.55)
     if spec.kind == "classification":
@@ -310,6 +311,9 @@ def _log_run(spec, config, data, labels, split, model, frames, targets, test_pre
         "task": spec.name, "entity": spec.entity, "horizon_days": horizon_days(spec.name, config),
         "calibration": config.calibration, "best_iteration": model.best_iteration_, "candidate": model.candidate,
         "blend_weight_lightgbm": getattr(model, "blend_weight_", 1.0),
+        **({"form": "two_part", "level": round(model.level_, 6),
+            "occurrence_iteration": getattr(model, "occurrence_iteration_", 0)}
+           if getattr(model, "two_part_", False) else {"form": "tweedie"} if spec.kind == "regression" else {}),
         **{f"lgbm_{k}": v for k, v in config.lightgbm_for(spec.name).model_dump().items()},
         **{f"split_{k}": v for k, v in config.split.model_dump().items()},
     })
