@@ -56,17 +56,22 @@ def load(data_dir: PathArg, *, mapping: PathArg | MappingConfig | None = None) -
 
 def train(task: str, data_dir: PathArg, *, home: PathArg | ProjectHome | None = None,
           config: PathArg | TrainConfig | dict | None = None, mapping: PathArg | MappingConfig | None = None,
-          as_of: TimeArg = None, progress: Progress = no_progress) -> list[TrainResult]:
+          as_of: TimeArg = None, progress: Progress = no_progress, features: PathArg | None = None,
+          write_features: PathArg | None = None) -> list[TrainResult]:
     """Train, evaluate, log and register ``task`` (a name of ``b2bscore.model.tasks.TASKS``, or ``"all"``), as
     ``b2bscore train`` does: a new version is the challenger and becomes champion only when it wins.
 
-    ``as_of`` trains on the data as it stood then (default: all of it). One result per model, in task order.
+    ``as_of`` trains on the data as it stood then (default: all of it). ``features``: a folder of feature tables
+    built elsewhere (``<model>.parquet``, one row per labelled row) to train from instead of building them;
+    ``write_features``: a folder to write the tables this run trains on. One result per model, in task order.
     """
     from b2bscore.training.config import TrainConfig, load_train_config
     from b2bscore.training.job import train_tasks
 
     return train_tasks(task, Path(data_dir), config=_config(config, TrainConfig, load_train_config, "training"),
-                       home=_home(home), mapping=_mapping(mapping), as_of=_time(as_of), progress=progress)
+                       home=_home(home), mapping=_mapping(mapping), as_of=_time(as_of), progress=progress,
+                       features_from=None if features is None else Path(features),
+                       features_to=None if write_features is None else Path(write_features))
 
 
 def segment(data_dir: PathArg, *, home: PathArg | ProjectHome | None = None,

@@ -201,15 +201,61 @@ def validate(
         raise typer.Exit(1)
 
 
+class EngineChoice(str, Enum):
+    """``b2bscore.serving.engines.ENGINES``."""
+
+    local = "local"
+    buckets = "buckets"
+    spark = "spark"
+
+
+DataLocation = Annotated[str, typer.Argument(help="Data directory: one CSV or Parquet file per table; for a bucketed "
+                                             "engine also a partition (`b2bscore partition`), a path or URI.")]
+EngineOption = Annotated[EngineChoice, typer.Option("--engine", help="local: the whole data in this process; buckets: "
+                                                    "account buckets one after another (flat memory); spark: one Spark "
+                                                    "task per bucket.")]
+BucketsOption = Annotated[Optional[int], typer.Option("--buckets", min=1, help="Account buckets when the data is not "
+                                                      "partitioned yet (default 8; a partition keeps its own).")]
+MasterOption = Annotated[Optional[str], typer.Option("--master", help="Spark master URL with --engine spark (default: "
+                                                     "spark-submit's, else local[*]).")]
+
+
+def _engine(engine: EngineChoice, buckets: int | None, master: str | None):
+    from b2bscore.serving.engines import Engine
+
+    if engine is EngineChoice.local and buckets is not None:
+        raise typer.BadParameter("--buckets needs --engine buckets or --engine spark", param_hint="--buckets")
+    return Engine(engine.value, buckets, master)
+
+
+@app.command()
+@_friendly_errors
+def partition(
+    data_dir: ExistingDir,
+    out_dir: Annotated[str, typer.Option("--out", help="Folder (or URI: s3://, gs://, hdfs://) to write the buckets to.")],
+    buckets: Annotated[int, typer.Option("--buckets", min=1, help="Number of account buckets.")] = 8,
+    mapping: MappingOption = None,
+) -> None:
+    """Split a data directory into account buckets (by a stable hash of account_id) for --engine buckets or spark."""
+    from b2bscore.serving.engines import partition as run_partition
+
+    with _progress("partition") as progress:
+        result = run_partition(data_dir, out_dir, buckets=buckets, mapping=_load_mapping(mapping), progress=progress)
+    out.print(f"{sum(result.accounts):,} accounts in {result.buckets} buckets -> {result.uri}")
+
+
 @app.command()
 @_friendly_errors
 def features(
-    data_dir: ExistingDir,
+    data_dir: DataLocation,
     as_of: Annotated[datetime, typer.Option("--as-of", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"], help="Features use only data strictly before this time.")],
     out_file: Annotated[Path, typer.Option("--out", help="Output file, .parquet or .csv.")],
     entity: Annotated[EntityKind, typer.Option(help="One row per account, or per lead created by the as-of time.")] = EntityKind.account,
     mapping: MappingOption = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Feature configuration (YAML/TOML), e.g. your ICP.")] = None,
+    engine: EngineOption = EngineChoice.local,
+    buckets: BucketsOption = None,
+    master: MasterOption = None,
 ) -> None:
     """Build point-in-time features for every account (or lead) as of a date."""
     import pandas as pd
@@ -220,6 +266,17 @@ def features(
 
     check_table_path(out_file)  # before the (slower) build: a path that cannot be written fails at once
     feature_config = load_feature_config(config)
+    runner = _engine(engine, buckets, master)
+    if runner.name != "local":
+        from b2bscore.serving.engines import run_features
+
+        with _progress("features") as progress:
+            result = run_features(data_dir, out_file, as_of=pd.Timestamp(as_of), entity=entity.value,
+                                  config=feature_config, mapping=_load_mapping(mapping), engine=runner, progress=progress)
+        out.print(f"{result.rows:,} {entity.value}s x {result.columns - 2} features as of {as_of:%Y-%m-%d %H:%M:%S} "
+                  f"({result.buckets} buckets, {runner.name}) -> {out_file}")
+        return
+    data_dir = Path(data_dir)
     with _progress("features") as progress:
         progress("load", 0.1)
         dataset, report = load_dataset(data_dir, _load_mapping(mapping))
@@ -291,12 +348,17 @@ def train(
     as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
                                                       help="Train on the data as it stood at this date (default: all of it).")] = None,
     home: HomeOption = None,
+    features: Annotated[Optional[Path], typer.Option("--features", help="Folder of feature tables built elsewhere "
+                                                     "(<model>.parquet: one row per labelled row) to train from.")] = None,
+    write_features: Annotated[Optional[Path], typer.Option("--write-features", help="Folder to write the feature "
+                                                           "tables this run trains on (<model>.parquet).")] = None,
 ) -> None:
     """Train, evaluate and register models; a challenger becomes champion only when it wins."""
     from b2bscore import api
 
     with _progress("train") as progress:
-        results = api.train(task.value, data, config=config, home=home, mapping=mapping, as_of=as_of, progress=progress)
+        results = api.train(task.value, data, config=config, home=home, mapping=mapping, as_of=as_of, progress=progress,
+                            features=features, write_features=write_features)
     print_train_results(results)
 
 
@@ -414,7 +476,8 @@ def segment_diff(
 @app.command()
 @_friendly_errors
 def score(
-    data: Annotated[Path, typer.Option("--data", help="Data directory: one CSV or Parquet file per table.")],
+    data: Annotated[str, typer.Option("--data", help="Data directory: one CSV or Parquet file per table; for a "
+                                      "bucketed engine also a partition (`b2bscore partition`), a path or URI.")],
     out_file: Annotated[Path, typer.Option("--out", help="Output file name (.csv or .parquet): writes <name>-leads and <name>-accounts.")],
     as_of: Annotated[Optional[datetime], typer.Option("--as-of", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
                                                       help="Score as of this time (default: just after the data's end).")] = None,
@@ -422,13 +485,25 @@ def score(
     home: HomeOption = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=100, help="Entities scored per chunk (bounds memory).")] = 20_000,
     log_predictions: Annotated[bool, typer.Option("--log/--no-log", help="Append the scores to the prediction log (for monitoring).")] = True,
+    engine: EngineOption = EngineChoice.local,
+    buckets: BucketsOption = None,
+    master: MasterOption = None,
 ) -> None:
     """Batch scoring for CRM import: every open lead and every account, with reasons, scored by the champions."""
     from b2bscore import api
 
+    runner = _engine(engine, buckets, master)
     with _progress("score") as progress:
-        result = api.score(data, out_file, home=home, mapping=mapping, as_of=as_of, chunk_size=chunk_size,
-                           log_predictions=log_predictions, progress=progress)
+        if runner.name == "local":
+            result = api.score(data, out_file, home=home, mapping=mapping, as_of=as_of, chunk_size=chunk_size,
+                               log_predictions=log_predictions, progress=progress)
+        else:
+            from b2bscore.home import ProjectHome
+            from b2bscore.serving.engines import run_scoring
+
+            result = run_scoring(data, out_file, home=ProjectHome.resolve(home), mapping=_load_mapping(mapping),
+                                 as_of=as_of, chunk_size=chunk_size, log_predictions=log_predictions, engine=runner,
+                                 progress=progress)
     versions = ", ".join(f"{task} v{version}" for task, version in result.versions.items())
     out.print(f"scored as of {result.as_of} with {versions}")
     if result.leads_path is not None:

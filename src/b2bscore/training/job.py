@@ -24,8 +24,10 @@ def as_known_at(data: Dataset, as_of: pd.Timestamp) -> Dataset:
 
 
 def train_tasks(task: str, data_dir: Path, *, config: TrainConfig, home: ProjectHome, mapping: MappingConfig | None = None,
-                as_of: pd.Timestamp | None = None, progress: Progress = no_progress) -> list[TrainResult]:
-    """Train ``task`` (or every task for ``"all"``) on the data in ``data_dir``, as known at ``as_of`` if given."""
+                as_of: pd.Timestamp | None = None, progress: Progress = no_progress, features_from: Path | None = None,
+                features_to: Path | None = None) -> list[TrainResult]:
+    """Train ``task`` (or every task for ``"all"``) on the data in ``data_dir``, as known at ``as_of`` if given;
+    ``features_from`` / ``features_to``: see :func:`b2bscore.training.train.train`."""
     if task != "all" and task not in TASK_NAMES:
         raise DataError(f"unknown model {task!r}; choose one of: {', '.join(TASK_NAMES)}, all")
     tasks = TASK_NAMES if task == "all" else (task,)
@@ -35,12 +37,15 @@ def train_tasks(task: str, data_dir: Path, *, config: TrainConfig, home: Project
         dataset = as_known_at(dataset, as_of)
     truth = Path(data_dir) / "truth"
     return train_dataset(tasks, dataset, config=config, home=home, truth_dir=truth if truth.is_dir() else None,
-                         progress=progress)
+                         progress=progress, features_from=features_from, features_to=features_to)
 
 
 def train_dataset(tasks: tuple[str, ...], dataset: Dataset, *, config: TrainConfig, home: ProjectHome,
-                  truth_dir: Path | None = None, progress: Progress = no_progress) -> list[TrainResult]:
+                  truth_dir: Path | None = None, progress: Progress = no_progress, features_from: Path | None = None,
+                  features_to: Path | None = None) -> list[TrainResult]:
     """Train ``tasks`` in order on an already loaded dataset; every task is checked before any is registered."""
+    if features_from is not None and not Path(features_from).is_dir():
+        raise DataError(f"{features_from}: no such folder of feature tables (one <model>.parquet per model)")
     for name in tasks:
         fit_to_history(name, dataset, config, check_trainable)
     results = []
@@ -48,5 +53,6 @@ def train_dataset(tasks: tuple[str, ...], dataset: Dataset, *, config: TrainConf
         def step(label: str, fraction: float, i: int = i, name: str = name) -> None:
             progress(f"{name}: {label}", (i + fraction) / len(tasks))
 
-        results.append(train(name, dataset, config=config, home=home, truth_dir=truth_dir, progress=step))
+        results.append(train(name, dataset, config=config, home=home, truth_dir=truth_dir, progress=step,
+                             features_from=features_from, features_to=features_to))
     return results

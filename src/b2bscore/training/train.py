@@ -16,6 +16,7 @@ from b2bscore.data.dataset import Dataset, frame_digest
 from b2bscore.errors import DataError
 from b2bscore.features import build_features, resolve_custom_features
 from b2bscore.home import Progress, ProjectHome, no_progress
+from b2bscore.io import write_table
 from b2bscore.model.baseline import LogisticBaseline, RunRateBaseline
 from b2bscore.model.estimator import GRADES, RISK_LEVELS, ModelInputs, ScoringModel, baseline_score
 from b2bscore.model.pyfunc import REFERENCE_ARTIFACT, log_scoring_model
@@ -97,8 +98,15 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(), home: ProjectHome,
-          truth_dir: Path | None = None, progress: Progress = no_progress) -> TrainResult:
-    """Train, evaluate, log and register one model; the registry changes only if every step succeeded."""
+          truth_dir: Path | None = None, progress: Progress = no_progress, features_from: Path | None = None,
+          features_to: Path | None = None) -> TrainResult:
+    """Train, evaluate, log and register one model; the registry changes only if every step succeeded.
+
+    ``features_from``: a folder holding ``<task>.parquet``, the feature table of this run's labelled rows built
+    elsewhere (by Spark at scale, or written by an earlier run's ``features_to``); its rows are matched to the
+    labelled rows by key and as-of time, so labels, split, candidates and the registry decision are the same as
+    when the features are built here. ``features_to``: a folder to write this run's feature table to (same format).
+    """
     spec = TASKS[task]
     progress("labels", 0.05)
     fitted = fit_to_history(task, data, config, check_trainable)  # a shorter default horizon if the history is short
@@ -112,9 +120,59 @@ def train(task: TaskName, data: Dataset, *, config: TrainConfig = TrainConfig(),
         config = config.model_copy(update={"features": resolve_order_features(
             data, config.features, rows["as_of"], horizon_days=horizon_days(task, config), settings=config.btyd,
             progress=lambda label, fraction: progress(label, 0.15 + 0.1 * fraction))})
-    features = build_features(data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config.features)
+    if features_from is not None:
+        source = Path(features_from) / f"{task}.parquet"
+        features = read_feature_table(source, rows[[spec.key, "as_of"]], spec, config)
+    else:
+        source = None
+        features = build_features(data, rows[[spec.key, "as_of"]], entity=spec.entity, config=config.features)
+    if features_to is not None:
+        write_table(features, Path(features_to) / f"{task}.parquet")
+    lineage = {"features.source": str(source.resolve()) if source is not None else "built from the data",
+               "features.digest": frame_digest(features)}
     return fit_and_register(task, data, labels, split, features, config=config, home=home, truth_dir=truth_dir,
-                            progress=progress, notes=(fitted.note,) if fitted.note else ())
+                            progress=progress, notes=(fitted.note,) if fitted.note else (), lineage=lineage)
+
+
+def read_feature_table(path: Path, rows: pd.DataFrame, spec: Task, config: TrainConfig) -> pd.DataFrame:
+    """The feature rows of the labelled ``rows`` (key and as-of time, in their order) from a feature table built
+    elsewhere; a DataError names the file and what is wrong: absent, unreadable, a missing key, as-of or model
+    input column, a duplicated row, or labelled rows it has no features for."""
+    if not path.is_file():
+        raise DataError(f"{path}: no feature table for {spec.name} (expected <folder>/{spec.name}.parquet, as "
+                        "written by `b2bscore train ... --write-features <folder>`)")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise DataError(f"{path}: cannot be read as a Parquet feature table ({exc})") from None
+    key = spec.key
+    needed = [key, "as_of", *ModelInputs.declared(config.features, spec.entity, spec.name).names]
+    missing = [name for name in needed if name not in table.columns]
+    if missing:
+        raise DataError(f"{path}: the feature table has no column {', '.join(missing[:10])}"
+                        f"{f' (and {len(missing) - 10} more)' if len(missing) > 10 else ''}; it must hold {key}, "
+                        f"as_of and every input of the {spec.name} model as this training configuration resolves "
+                        "them (build it with the same configuration)")
+    try:
+        table["as_of"] = pd.to_datetime(table["as_of"]).astype("datetime64[ns]")
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"{path}: column as_of is not a date and time ({exc})") from None
+    table[key] = table[key].astype(str)
+    duplicated = table.duplicated([key, "as_of"])
+    if duplicated.any():
+        first = table[duplicated].iloc[0]
+        raise DataError(f"{path}: {int(duplicated.sum()):,} duplicated feature row(s) (first: {key} {first[key]} "
+                        f"as of {first['as_of']})")
+    wanted = rows[[key, "as_of"]].astype({key: str, "as_of": "datetime64[ns]"}).reset_index(drop=True)
+    joined = wanted.merge(table, on=[key, "as_of"], how="left", indicator=True, validate="one_to_one")
+    absent = (joined.pop("_merge") != "both").to_numpy()
+    if absent.any():
+        first = wanted[absent].iloc[0]
+        raise DataError(f"{path}: no features for {int(absent.sum()):,} of the {len(wanted):,} labelled {spec.entity} "
+                        f"rows (first: {key} {first[key]} as of {first['as_of']}); build the table for the rows "
+                        "this training configuration labels")
+    joined[key] = rows[key].to_numpy()
+    return joined
 
 
 def _exclude_leaky_features(spec: Task, config: TrainConfig, train: pd.DataFrame,
@@ -153,7 +211,8 @@ def _check_point_in_time(features: pd.DataFrame, rows: pd.DataFrame, key: str) -
 
 def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: OutOfTimeSplit, features: pd.DataFrame, *,
                      config: TrainConfig, home: ProjectHome, truth_dir: Path | None = None,
-                     progress: Progress = no_progress, notes: tuple[str, ...] = ()) -> TrainResult:
+                     progress: Progress = no_progress, notes: tuple[str, ...] = (),
+                     lineage: dict[str, str] | None = None) -> TrainResult:
     """Fit, evaluate, log and register on already built features (one row per labelled row, same order); ``notes``
     are what the caller already has to tell the user (e.g. the horizon chosen for a short history)."""
     spec = TASKS[task]
@@ -221,7 +280,7 @@ def fit_and_register(task: TaskName, data: Dataset, labels: LabelSet, split: Out
     settle_abandoned_runs(client)  # runs of killed jobs left RUNNING are marked FAILED
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{task}-lightgbm", tags=owner_tags()) as run:
         _log_run(spec, config, data, labels, split, model, frames, targets, test_pred, features, rows, metrics, test_digest)
-        mlflow.set_tags({"candidate": model.candidate, "candidate.reason": choice.reason(),
+        mlflow.set_tags({**(lineage or {}), "candidate": model.candidate, "candidate.reason": choice.reason(),
                          "leakage.excluded": ", ".join(f.name for f in excluded) or "none",
                          **{f"leakage.{f.name}": f.sentence[:5000] for f in excluded}})
         model_info = log_scoring_model(model, data, rows.iloc[split.test[:3]])
