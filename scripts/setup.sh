@@ -12,7 +12,7 @@ if [ ! -x .venv/bin/uv ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.4" || true
 fi
 if [ -x .venv/bin/uv ]; then
-    .venv/bin/uv pip install --quiet --python .venv/bin/python -c constraints.txt -e ".[test,bench,btyd]"
+    .venv/bin/uv pip install --quiet --python .venv/bin/python -c constraints.txt -e ".[test,bench,btyd,postgres,spark]"
 else
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,bench,btyd]"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,bench,btyd,postgres,spark]"
 fi

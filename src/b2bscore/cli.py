@@ -216,8 +216,8 @@ EngineOption = Annotated[EngineChoice, typer.Option("--engine", help="local: the
                                                     "task per bucket.")]
 BucketsOption = Annotated[Optional[int], typer.Option("--buckets", min=1, help="Account buckets when the data is not "
                                                       "partitioned yet (default 8; a partition keeps its own).")]
-MasterOption = Annotated[Optional[str], typer.Option("--master", help="Spark master URL with --engine spark (default: "
-                                                     "spark-submit's, else local[*]).")]
+MasterOption = Annotated[Optional[str], typer.Option("--master", help="Spark master URL, for the spark engine "
+                                                     "(default: spark-submit's, else local[*]).")]
 
 
 def _engine(engine: EngineChoice, buckets: int | None, master: str | None):

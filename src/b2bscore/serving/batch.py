@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,7 @@ from b2bscore.serving.predict import (
     score_account_rows,
     score_lead_rows,
 )
-from b2bscore.serving.predlog import PredictionLog
+from b2bscore.serving.predlog import PredictionLog, log_rows
 from b2bscore.serving.segments import SegmentLookup
 
 FORMATS = (".csv", ".parquet")
@@ -51,8 +53,9 @@ class _Writer:
     """Appends chunks to one CSV or Parquet file, written under a fresh temporary name (never a leftover of a
     killed run) and renamed into place by :meth:`publish`; :meth:`discard` removes it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, as_text=None) -> None:
         self.path = path
+        self.as_text = crm_text if as_text is None else as_text  # what a CSV shows (feature files: the values)
         remove_leftovers(path.parent)
         self.partial = path.with_name(temporary_name(path.name))
         self.parquet: pq.ParquetWriter | None = None
@@ -60,7 +63,7 @@ class _Writer:
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.path.suffix == ".csv":
-            frame = crm_text(frame)
+            frame = self.as_text(frame)
             frame.to_csv(self.partial, mode="w" if self.rows == 0 else "a", header=self.rows == 0, index=False)
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -148,14 +151,20 @@ def _champions(home: ProjectHome) -> dict:
     return champions
 
 
-def _score_into(data: Dataset, champions: dict, when: pd.Timestamp, segments: SegmentLookup, log: PredictionLog | None,
-                chunk_size: int, progress: Progress, leads: _Writer, accounts: _Writer) -> tuple[_Writer, _Writer]:
+def scorers(champions: dict) -> dict[str, Scorer]:
+    """Each champion with its reason writer: built once per process (or Spark executor), then used for every chunk
+    and bucket."""
+    return {task: Scorer(champion) for task, champion in champions.items()}
+
+
+def _score_into(data: Dataset, champions: dict[str, Scorer], when: pd.Timestamp, segments, log,
+                chunk_size: int, progress: Progress, leads, accounts):
     """Score open leads (with the conversion champion) and every account (churn, CLTV), chunk by chunk, into the
     two writers (and the prediction log)."""
     accounts_table = data.accounts.drop_duplicates("account_id").set_index("account_id")
     names = accounts_table["name"] if "name" in accounts_table.columns else pd.Series(dtype=object)
     if "conversion" in champions:
-        scorer = Scorer(champions["conversion"])
+        scorer = champions["conversion"]
         entities = data.open_leads(when)
         for start in range(0, len(entities), chunk_size):
             scores, features = score_lead_rows(scorer, data, entities.iloc[start:start + chunk_size])
@@ -163,9 +172,7 @@ def _score_into(data: Dataset, champions: dict, when: pd.Timestamp, segments: Se
             if log:
                 log.append("leads", scores, features, source="batch")
             progress("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
-    churn = Scorer(champions["churn"]) if "churn" in champions else None
-    cltv = Scorer(champions["cltv"]) if "cltv" in champions else None
-    propensity = Scorer(champions["propensity"]) if "propensity" in champions else None
+    churn, cltv, propensity = champions.get("churn"), champions.get("cltv"), champions.get("propensity")
     frame = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy(), "as_of": when})
     if churn or cltv or propensity:
         for start in range(0, len(frame), chunk_size):
@@ -196,7 +203,7 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
     # killed leaves the previous complete pair as it was.
     writers = [_Writer(leads_path), _Writer(accounts_path)]
     try:
-        leads, accounts = _score_into(data, champions, when, segments, log, chunk_size, progress, *writers)
+        leads, accounts = _score_into(data, scorers(champions), when, segments, log, chunk_size, progress, *writers)
         for writer in writers:
             writer.close()
         for writer in writers:
@@ -208,3 +215,89 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
     progress("done", 1.0)
     return BatchResult(leads_path=leads_path if leads.rows else None, accounts_path=accounts_path, leads=leads.rows,
                        accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()}, segmentation=segments.version)
+
+
+@dataclass(frozen=True)
+class EntityScores:
+    """The scored rows of some accounts (one bucket's), before the segmentation's labels: the file rows of their
+    open leads and of the accounts (company and status included), and the prediction-log rows of both (empty when
+    not logged)."""
+
+    leads: list[pd.DataFrame]
+    accounts: list[pd.DataFrame]
+    logged: dict[str, list[pd.DataFrame]]
+
+
+class _Collected(list):
+    """A writer that keeps the chunks (``_Writer``'s ``write`` and ``rows``)."""
+
+    rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.append(frame)
+        self.rows += len(frame)
+
+
+class _Unlabelled:
+    """Segment labels are added where the files are written (the segmentation lives in the project home)."""
+
+    @staticmethod
+    def label(scores: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+        return scores
+
+
+@dataclass
+class _LogRows:
+    now: datetime
+    rows: dict[str, list[pd.DataFrame]]
+
+    def append(self, kind: str, scores: pd.DataFrame, features: pd.DataFrame, *, source: str) -> None:
+        if not scores.empty:
+            self.rows.setdefault(kind, []).append(log_rows(scores, features, source=source, now=self.now))
+
+
+def score_entities(data: Dataset, champions: dict[str, Scorer], when: pd.Timestamp, *, chunk_size: int = 20_000,
+                   log_at: datetime | None = None) -> EntityScores:
+    """Score the open leads and accounts of ``data`` (typically one bucket of accounts) as ``score_dataset`` does,
+    keeping the rows instead of writing them; ``log_at``: the prediction log's time (None: nothing logged)."""
+    log = _LogRows(log_at, {}) if log_at is not None else None
+    leads, accounts = _score_into(data, champions, when, _Unlabelled(), log, chunk_size, no_progress, _Collected(),
+                                  _Collected())
+    return EntityScores(leads=list(leads), accounts=list(accounts), logged=log.rows if log else {})
+
+
+def write_entity_scores(parts: Iterable[EntityScores], out: Path, *, home: ProjectHome, champions: dict,
+                        when: pd.Timestamp, log_at: datetime | None, progress: Progress = no_progress) -> BatchResult:
+    """Write the parts from :func:`score_entities` in the order given into ``<out>-leads`` and ``<out>-accounts``
+    (renamed into place together when all are written, as ``score_dataset`` does), with the latest segmentation's
+    tier and segment, and append their rows to the prediction log when ``log_at`` is set."""
+    leads_path, accounts_path = _output_paths(Path(out))
+    log = PredictionLog(home.predictions_dir) if log_at is not None else None
+    segments = SegmentLookup(home.segments_dir)
+    segments.refresh()
+    try:
+        leads_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot write output file {leads_path}: {exc.strerror}") from None
+    leads, accounts = _Writer(leads_path), _Writer(accounts_path)
+    try:
+        for part in parts:
+            for frame in part.leads:
+                leads.write(segments.label(frame, LEAD_FILE_COLUMNS))
+            for frame in part.accounts:
+                accounts.write(segments.label(frame, ACCOUNT_FILE_COLUMNS))
+            for kind, frames in part.logged.items():
+                if log is not None and frames:
+                    log.write(kind, pd.concat(frames, ignore_index=True), now=log_at)
+        for writer in (leads, accounts):
+            writer.close()
+        for writer in (leads, accounts):
+            writer.publish()
+    except BaseException:
+        for writer in (leads, accounts):
+            writer.discard()
+        raise
+    progress("done", 1.0)
+    return BatchResult(leads_path=leads_path if leads.rows else None, accounts_path=accounts_path, leads=leads.rows,
+                       accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()},
+                       segmentation=segments.version)
