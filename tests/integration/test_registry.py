@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from types import SimpleNamespace
 
 import mlflow
@@ -311,3 +312,44 @@ def test_loading_the_champion_never_loads_an_interrupted_registration(store, mon
     assert champion.version == first.version and loaded == [f"models:/{name}/{first.version}"]
     settled = client.get_model_version(name, killed).tags["b2bscore.registration"]
     assert settled == ("abandoned" if registry_writable else "pending")
+
+
+def test_two_jobs_registering_one_model_at_once_decide_one_after_the_other(store, tmp_path, monkeypatch):
+    """Reading the champion, deciding and moving the aliases is not atomic in MLflow: two trainings of one model
+    registering at once both found "no champion yet" and both promoted (the audit log then held two first
+    promotions, and a rollback undid the wrong one). Jobs sharing a home decide one after the other."""
+    import threading
+
+    audit = tmp_path / "registry-audit.jsonl"
+    name = "b2bscore-race"
+    read = reg._alias_version
+
+    def slow_read(client, model, alias):  # widen the window between reading the champion and moving it
+        value = read(client, model, alias)
+        time.sleep(0.3)
+        return value
+
+    monkeypatch.setattr(reg, "_alias_version", slow_read)
+    decisions, errors = [], []
+
+    def job(value):
+        try:
+            decisions.append(_register(store, value, name=name, audit=audit))
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=job, args=(v,)) for v in (0.30, 0.40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    first = [d for d in decisions if d.champion_version is None]
+    assert len(first) == 1, [d.reason for d in decisions]  # only one found no champion
+    promotions = [json.loads(line) for line in audit.read_text().splitlines()]
+    promotions = [m for m in promotions if m["alias"] == "champion" and m["kind"] == "promote"]
+    assert [m["previous_version"] for m in promotions][:1] == [None]
+    assert all(m["previous_version"] is not None for m in promotions[1:])
+    client = store[0]
+    champion = reg._alias_version(client, name, "champion")
+    assert champion == promotions[-1]["new_version"]

@@ -14,9 +14,12 @@ them, it is tagged ``abandoned`` and never counts as a challenger, and it cannot
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -182,6 +185,34 @@ def register_and_decide(client: MlflowClient, *, name: str, model_uri: str, run_
     if policy.metric not in test_metrics:
         raise ConfigError(f"promotion metric {policy.metric.removeprefix('test_')!r} is not computed for {name}; "
                           f"choose one of: {', '.join(sorted(k.removeprefix('test_') for k in test_metrics))}")
+    with decision_lock(audit_log):
+        return _register_and_decide(client, name, model_uri, run_id, test_metrics, test_set_digest, policy,
+                                    champion_metric_override, champion_note, extra_tags, audit_log, actor)
+
+
+@contextmanager
+def decision_lock(audit_log: Path | None) -> Iterator[None]:
+    """One registry decision at a time among the jobs that share a project home (its audit log): reading the
+    champion, deciding and moving the aliases is not atomic in MLflow, so two trainings of one model at once would
+    both find "no champion yet" (or the same previous champion) and both promote, and a rollback would then undo
+    the wrong move. An exclusive ``flock`` on ``<audit log>.lock``, held for the whole decision (training runs
+    concurrently; only the registration waits). Jobs with different homes on one shared server are not serialised:
+    train one model from one home at a time there. No audit log (library use): no lock."""
+    if audit_log is None:
+        yield
+        return
+    path = Path(audit_log).with_name(Path(audit_log).name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _register_and_decide(client, name, model_uri, run_id, test_metrics, test_set_digest, policy,
+                         champion_metric_override, champion_note, extra_tags, audit_log, actor) -> PromotionDecision:
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -255,6 +286,12 @@ def _require_model(client: MlflowClient, name: str):
 def promote(client: MlflowClient, name: str, version: str, *, reason: str = "manual promotion",
             actor: str = "b2bscore", audit_log: Path | None = None) -> AliasMove:
     """Make ``version`` the champion of ``name`` (recorded; undo with ``rollback``)."""
+    with decision_lock(audit_log):
+        return _promote(client, name, version, reason, actor, audit_log)
+
+
+def _promote(client: MlflowClient, name: str, version: str, reason: str, actor: str,
+             audit_log: Path | None) -> AliasMove:
     _require_model(client, name)
     settle_abandoned(client, name, audit_log=audit_log)
     found = {str(v.version): v for v in client.search_model_versions(f"name='{name}'")}
@@ -293,6 +330,11 @@ def rollback(client: MlflowClient, name: str, *, actor: str = "b2bscore", audit_
 
     Rolling back again undoes the promotion before that one, like an undo stack.
     """
+    with decision_lock(audit_log):
+        return _rollback(client, name, actor, audit_log)
+
+
+def _rollback(client: MlflowClient, name: str, actor: str, audit_log: Path | None) -> AliasMove:
     _require_model(client, name)
     settle_abandoned(client, name, audit_log=audit_log)
     current = _alias_version(client, name, CHAMPION)
