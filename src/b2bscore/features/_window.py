@@ -24,9 +24,40 @@ _SUM_LIMIT = 1e12  # one value's bound in the sum (a window's total must stay be
 def to_seconds(times: pd.Series | np.ndarray | pd.DatetimeIndex) -> np.ndarray:
     """Datetimes (tz-naive UTC) as int64 seconds since 1970; NaT becomes the minimum int64."""
     values = np.asarray(times, dtype="datetime64[ns]")
-    seconds = values.astype("datetime64[s]").astype(np.int64)
+    # floor division of the nanoseconds, as numpy's datetime64[ns] -> [s] cast does, at a twentieth of its cost
+    seconds = values.view(np.int64) // np.int64(1_000_000_000)
     seconds[np.isnat(values)] = np.iinfo(np.int64).min
     return seconds
+
+
+def stable_argsort(keys: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys * 2**34 + times, kind="stable")`` for non-negative keys and times below 2**34, computed as
+    a least-significant-digit radix sort in 16-bit digits (numpy sorts 16-bit integers by radix).
+
+    A stable sort has one result, so this equals numpy's timsort of the composite exactly; the time digits are
+    skipped when the times are already in order (event tables usually come sorted by time), leaving one or two
+    passes over the keys.
+    """
+    keys, times = np.asarray(keys, dtype=np.int64), np.asarray(times, dtype=np.int64)
+    if len(keys) < 2:
+        return np.arange(len(keys))
+    order: np.ndarray | None = None
+    digits: list[tuple[np.ndarray, int]] = []
+    if not bool((times[1:] >= times[:-1]).all()):
+        low = int(times.min())
+        digits.append((times - low, int(times.max()) - low))
+    low = int(keys.min())
+    digits.append((keys - low, int(keys.max()) - low))
+    for values, span in digits:
+        shift = 0
+        while True:
+            digit = ((values if order is None else values[order]) >> shift & 0xFFFF).astype(np.uint16)
+            step = np.argsort(digit, kind="stable")
+            order = step if order is None else order[step]
+            shift += 16
+            if span >> shift == 0:
+                break
+    return order
 
 
 @dataclass(frozen=True)
@@ -53,15 +84,15 @@ class EventIndex:
         seconds = to_seconds(times)
         self.origin = origin
         valid = (keys >= 0) & (seconds != np.iinfo(np.int64).min)
-        composite = keys * _TIME_SPAN + np.clip(seconds - origin, 0, _TIME_SPAN - 1)
         self.rows = np.flatnonzero(valid)
+        clipped = np.clip(seconds[self.rows] - origin, 0, _TIME_SPAN - 1)
         # stable: events of the same key and second keep their table order, so ties (e.g. two topics with the same
         # surge) resolve the same way whichever other events are indexed with them
-        order = np.argsort(composite[self.rows], kind="stable")
+        order = stable_argsort(keys[self.rows], clipped)
         self.rows = self.rows[order]
-        self.composite = composite[self.rows]
-        self.seconds = seconds[self.rows]
         self.keys = keys[self.rows]
+        self.composite = self.keys * _TIME_SPAN + clipped[order]
+        self.seconds = seconds[self.rows]
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -70,8 +70,8 @@ def segment_slices(reference: pd.DataFrame, current: pd.DataFrame, matured: pd.D
         labels = [f[column].astype(object).where(f[column].notna(), None) if column in f.columns else None
                   for f in (reference, current, matured)]
         values = sorted({str(v) for series in labels if series is not None for v in series.dropna().unique()})
+        texts = [series.astype(str).to_numpy() if series is not None and len(series) else None for series in labels]
         for value in values:
-            positions = [np.flatnonzero(series.astype(str).to_numpy() == value) if series is not None and len(series)
-                         else np.arange(0) for series in labels]
+            positions = [np.flatnonzero(text == value) if text is not None else np.arange(0) for text in texts]
             everything.append(Slice(column, value, *positions))
     return everything, notes
