@@ -213,6 +213,8 @@ def test_the_registered_champion_scores_as_logged_and_ranks_like_the_truth(world
     prediction = seen.champion.model.predict(features)
     y = rows["label"].to_numpy(dtype=np.float64)
     assert _metric(bar, y, prediction) == pytest.approx(seen.result.metrics[f"test_{bar.metric}"], abs=1e-9)
+    if task != "cltv":  # no customer has no chance (nor a certain one): calibrated inside (0, 1)
+        assert ((prediction > 0) & (prediction < 1)).all(), (prediction.min(), prediction.max())
     if task == "conversion":
         assert average_precision_score(y, prediction) == pytest.approx(seen.result.metrics["test_pr_auc"], abs=1e-9)
     truth = truth_frame(task, world.root / "truth")

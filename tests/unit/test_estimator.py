@@ -405,3 +405,26 @@ def test_a_business_task_must_match_the_kind_and_entity():
     assert _model().task_name == "conversion" and _model("regression", "account").task_name == "cltv"
     assert _model(entity="account").task_name == "churn"
     assert _model(entity="account", business_task="propensity").task_name == "propensity"
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_calibrated_probabilities_are_never_exactly_0_or_1(method):
+    """The bottom block of an isotonic calibration is exactly 0 when none of its validation rows converted (the
+    top 1 when all did): a lead would read "no chance". An end block at 0 of n gets Jeffreys' 0.5 / (n + 1), and
+    every other probability stays as isotonic regression fitted it."""
+    rng = np.random.default_rng(3)
+    raw = np.sort(rng.random(2000))
+    y = (rng.random(2000) < raw).astype(float)
+    y[:150], y[-120:] = 0.0, 1.0  # the lowest scores never convert, the highest always do
+    calibrator = estimator_module._fit_calibrator(raw, y, method)
+    extremes = np.array([0.0, 1e-12, 0.5, 1 - 1e-12, 1.0])
+    probability = calibrator.predict_proba(extremes.reshape(-1, 1))[:, 1]
+    assert ((probability > 0) & (probability < 1)).all(), probability
+    on_valid = calibrator.predict_proba(raw.reshape(-1, 1))[:, 1]
+    assert (np.diff(on_valid) >= 0).all()  # the order of the scores is kept
+    if method == "isotonic":
+        inner = calibrator.calibrator.predict_proba(raw.reshape(-1, 1))[:, 1]
+        bottom = inner == inner.min()
+        assert inner.min() == 0 and on_valid[bottom][0] == pytest.approx(0.5 / (bottom.sum() + 1))
+        middle = (inner > 0) & (inner < 1)
+        np.testing.assert_array_equal(on_valid[middle], inner[middle])

@@ -535,8 +535,40 @@ def _fit_calibrator(raw: np.ndarray, y: np.ndarray, method: Calibration):
         # frozen, the classifier is not refitted per fold: the folds only split its predictions, and every row
         # calibrates one IsotonicRegression(out_of_bounds="clip"), as b2bscore 0.1 fitted it
         frozen = FrozenEstimator(_RawProbability().fit(column, y))
-        return CalibratedClassifierCV(frozen, method="isotonic").fit(column, y)
-    return make_pipeline(FunctionTransformer(_logit), LogisticRegression(C=1e6)).fit(column, y)
+        calibrator = CalibratedClassifierCV(frozen, method="isotonic").fit(column, y)
+    else:
+        calibrator = make_pipeline(FunctionTransformer(_logit), LogisticRegression(C=1e6)).fit(column, y)
+    return _Bounded.around(calibrator, column, method)
+
+
+class _Bounded:
+    """A calibrator whose probabilities stay strictly inside (0, 1): isotonic regression gives the lowest raw scores
+    the rate of the bottom block of the validation period, which is exactly 0 when none of its rows converted (and
+    the top block 1 when all did) -- no lead has no chance, and a rep reads 0 as "never call". An end block at 0
+    of ``n`` rows gets Jeffreys' posterior mean ``0.5 / (n + 1)`` instead (1 of ``n``: ``1 - 0.5 / (n + 1)``);
+    every other probability is unchanged (a clip: the order of the scores is kept). A Platt sigmoid reaches 0 or 1
+    only by rounding, far in its tails: it is kept inside ``0.5 / (N + 1)`` of them, ``N`` the validation rows."""
+
+    def __init__(self, calibrator, low: float, high: float) -> None:
+        self.calibrator = calibrator
+        self.low = low
+        self.high = high
+
+    @classmethod
+    def around(cls, calibrator, column: np.ndarray, method: Calibration) -> _Bounded:
+        """Bounds from the validation period's own calibrated probabilities (``column``: its raw scores)."""
+        fitted = calibrator.predict_proba(column)[:, 1]
+        if method != "isotonic":
+            edge = 0.5 / (len(fitted) + 1)
+            return cls(calibrator, edge, 1 - edge)
+        lowest, highest = float(fitted.min()), float(fitted.max())
+        low = lowest if lowest > 0 else 0.5 / (int((fitted <= lowest).sum()) + 1)
+        high = highest if highest < 1 else 1 - 0.5 / (int((fitted >= highest).sum()) + 1)
+        return cls(calibrator, min(low, 0.5), max(high, 0.5))
+
+    def predict_proba(self, raw: np.ndarray) -> np.ndarray:
+        probability = np.clip(self.calibrator.predict_proba(raw)[:, 1], self.low, self.high)
+        return np.column_stack([1 - probability, probability])
 
 
 class _Calibrator:

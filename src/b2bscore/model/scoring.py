@@ -66,3 +66,18 @@ def prospect_mask(features: pd.DataFrame) -> np.ndarray:
     """Accounts that have never bought: no won deal and no invoice so far (the propensity model's population)."""
     return ((features["won_deals"].to_numpy(dtype=np.float64) == 0) & ~features["is_customer"].to_numpy(dtype=bool)
             & features["customer_tenure_days"].isna().to_numpy())
+
+
+def shown_probability(values) -> np.ndarray:
+    """Probabilities as the CSV files show them: to 3 decimals, except that a probability strictly between 0 and 1
+    is never shown as 0 or 1 (a rep reads 0.000 as "no chance"): below 0.0005 or above 0.9995 it keeps one
+    significant digit of its distance from the edge (0.0002, 0.9998). Missing stays missing."""
+    p = np.asarray(values, dtype=np.float64)
+    shown = np.round(p, 3)
+    low = (p > 0) & (shown <= 0)
+    high = (p < 1) & (shown >= 1)
+    if low.any():
+        shown[low] = [float(f"{v:.1g}") for v in p[low]]
+    if high.any():
+        shown[high] = [1 - float(f"{1 - v:.1g}") for v in p[high]]
+    return shown

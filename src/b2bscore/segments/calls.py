@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from b2bscore.model.scoring import shown_probability
+
 EXPANSION_GROWTH = 0.2
 """Revenue of the last 90 days at least this much above the 90 days before marks an expansion candidate."""
 
@@ -80,7 +82,7 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
     """Probabilities and shares to 3 decimals, money to whole units: what a CRM import expects."""
     for column in frame.columns:
         if column in _PROBABILITIES:
-            frame[column] = frame[column].astype(float).round(3)
+            frame[column] = shown_probability(frame[column])
         elif column in _MONEY:
             frame[column] = frame[column].astype(float).round(0)
     return frame

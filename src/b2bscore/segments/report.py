@@ -7,6 +7,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from b2bscore.model.scoring import shown_probability
 from b2bscore.segments._charts import segment_chart
 from b2bscore.segments._format import money, pct
 from b2bscore.segments._profile import ClusterProfile
@@ -54,7 +55,7 @@ def ranked_accounts(assignments: pd.DataFrame, accounts: pd.DataFrame, tier_orde
     frame["rank"] = np.arange(1, len(frame) + 1)
     frame = frame[list(RANKED_COLUMNS)].reset_index(drop=True)
     for column in _RANKED_PROBABILITIES:
-        frame[column] = frame[column].astype(np.float64).round(3)
+        frame[column] = shown_probability(frame[column])
     for column in _RANKED_WHOLE_NUMBERS:
         frame[column] = frame[column].astype(np.float64).round(0).astype("Int64")
     return frame

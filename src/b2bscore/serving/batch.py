@@ -21,6 +21,7 @@ from b2bscore.errors import ConfigError, DataError
 from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.io import check_writable, remove_leftovers, temporary_name
 from b2bscore.model.champions import load_champions
+from b2bscore.model.scoring import shown_probability
 from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.serving.predict import (
     ACCOUNT_FILE_COLUMNS,
@@ -98,7 +99,7 @@ def crm_text(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         if column in CSV_PROBABILITIES:
-            out[column] = out[column].astype(np.float64).round(3)
+            out[column] = shown_probability(out[column])
         elif column in CSV_WHOLE_NUMBERS:
             out[column] = out[column].astype(np.float64).round(0).astype("Int64")
         elif column.startswith("reasons_"):
