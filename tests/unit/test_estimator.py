@@ -144,7 +144,7 @@ def test_predict_proba_is_the_calibrated_probability_and_only_for_classifiers():
     assert proba.shape == (len(test), 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_array_equal(proba[:, 1], model.predict(test))
-    assert isinstance(model.calibrator_, CalibratedClassifierCV)
+    assert isinstance(model.calibrator_.calibrator, CalibratedClassifierCV)  # bounded inside (0, 1)
     assert set(model.grade(model.predict(test))) <= {"A", "B", "C", "D"}
     regressor, _ = _fitted("regression", "account")
     assert not hasattr(regressor, "predict_proba") and regressor.calibrator_ is None

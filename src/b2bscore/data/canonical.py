@@ -61,27 +61,47 @@ def join_codes(codes: np.ndarray, values: np.ndarray, missing: object) -> np.nda
 def categorical(codes: np.ndarray, values: np.ndarray, index: pd.Index) -> pd.Series:
     """A Categorical series from codes into ``values`` that may repeat or hold None (codes are re-based)."""
     new_codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
-    merged = join_codes(codes, new_codes.astype(np.int64), -1)
     dtype = pd.CategoricalDtype(pd.Index(uniques, dtype=object))
+    if np.array_equal(new_codes, np.arange(len(values))):  # distinct values, none missing: the codes stand
+        return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=index)
+    merged = join_codes(codes, new_codes.astype(np.int64), -1)
     return pd.Series(pd.Categorical.from_codes(merged, dtype=dtype), index=index)
 
 
 def materialise(frame: pd.DataFrame) -> pd.DataFrame:
     """Turn every Categorical column into canonical ``str`` objects with None for missing."""
-    out = frame.copy(deep=False)
-    for name in out.columns:
-        if isinstance(out[name].dtype, pd.CategoricalDtype):
-            codes, uniques = split_text(out[name])
-            out[name] = pd.Series(join_codes(codes, uniques, None), index=out.index, dtype=object)
+    columns = []
+    for name, series in frame.items():
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            codes, uniques = split_text(series)
+            columns.append((name, join_codes(codes, uniques, None)))
+        else:
+            columns.append((name, series))
+    return frame_from_columns(columns, frame)
+
+
+def frame_from_columns(columns: list[tuple[object, pd.Series | np.ndarray]], like: pd.DataFrame) -> pd.DataFrame:
+    """A frame of the (name, values) ``columns``, in order, with the index of ``like``, taking the arrays as they are.
+
+    Assigning columns one by one copies each of them (and ``frame[names]`` copies them all); building the frame
+    once without copying keeps a load of millions of rows from copying every column several times. The arrays
+    are shared with their sources, which the loader discards. Series are aligned on the index, as assignment does;
+    arrays keep their dtype (an object array is not inferred to be anything else)."""
+    data = {position: values if isinstance(values, pd.Series) else
+            pd.Series(values, index=like.index, dtype=values.dtype, copy=False)
+            for position, (_, values) in enumerate(columns)}
+    out = pd.DataFrame(data, index=like.index, copy=False)
+    out.columns = pd.Index([name for name, _ in columns], dtype=like.columns.dtype)
     return out
 
 
 def coerce_table(frame: pd.DataFrame, spec: TableSpec, mapping: TableMapping, offset: int) -> tuple[pd.DataFrame, list[Issue]]:
     """Coerce every contract column to its canonical type (text columns stay Categorical until materialised)."""
     issues: list[Issue] = []
-    out = frame.copy(deep=False)
+    columns = list(frame.items())
+    position = {name: i for i, name in enumerate(frame.columns)}
     for col in spec.columns:
-        series = out[col.name]
+        series = frame[col.name]
         value_map = mapping.values.get(col.name)
         if col.kind in ("id", "string", "category"):
             series, found = _coerce_text(series, spec, col, value_map, offset)
@@ -93,9 +113,9 @@ def coerce_table(frame: pd.DataFrame, spec: TableSpec, mapping: TableMapping, of
                 series, found = _coerce_number(series, spec, col, offset)
             else:
                 series, found = _coerce_datetime(series, spec, col, mapping.date_formats.get(col.name), offset)
-        out[col.name] = series
+        columns[position[col.name]] = (col.name, series)
         issues.extend(found)
-    return out, issues
+    return frame_from_columns(columns, frame), issues
 
 
 def _to_text(series: pd.Series) -> pd.Series:
@@ -129,7 +149,8 @@ def _canonical_text(value: str) -> str | None:
 
 
 def _counts(codes: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(codes[codes >= 0], minlength=n)
+    """Rows per code 0..n-1 (code -1, missing, is counted in a slot that is then left out: cheaper than a mask)."""
+    return np.bincount(codes.astype(np.intp) + 1, minlength=n + 1)[1:]
 
 
 def _coerce_text(series: pd.Series, spec: TableSpec, col: Column, value_map: dict[str, str] | None,
@@ -213,7 +234,7 @@ def _coerce_number(series: pd.Series, spec: TableSpec, col: Column, offset: int)
         bad = series.notna().to_numpy()
         return pd.Series(np.nan, index=series.index), _unparseable(bad, series, spec, col, offset)
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return series.astype(np.float64), []
+        return series.astype(np.float64, copy=False), []
     codes, uniques = split_text(series)
     parsed, bad_unique = _parse_numbers(uniques)
     numbers = pd.Series(join_codes(codes, parsed, np.nan), index=series.index)
@@ -264,7 +285,7 @@ def _coerce_datetime(series: pd.Series, spec: TableSpec, col: Column, fmt: str |
         series = series.dt.tz_convert("UTC").dt.tz_localize(None)
     if pd.api.types.is_datetime64_dtype(series.dtype):
         try:
-            return series.astype("datetime64[ns]"), issues
+            return series.astype("datetime64[ns]", copy=False), issues
         except pd.errors.OutOfBoundsDatetime:
             series = series.astype(object).astype(str).astype("category")
     if pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from b2bscore.data.canonical import join_codes, split_text
+from b2bscore.data.canonical import frame_from_columns, join_codes, split_text
 from b2bscore.data.contract import TABLES, Column, TableSpec, bound_text
 from b2bscore.data.dataset import empty_table
 from b2bscore.data.report import Issue, examples_where, format_examples, plural
@@ -58,12 +58,22 @@ def check_columns(frame: pd.DataFrame, spec: TableSpec) -> tuple[pd.DataFrame, l
                             f"The {spec.name} table has {plural(len(extra), 'column')} outside the contract: "
                             f"{', '.join(map(str, extra[:10]))}{', ...' if len(extra) > 10 else ''}; {use}.",
                             count=len(extra)))
+    return _contract_first(frame, spec, extra), issues, frozenset(absent_required)
+
+
+def _contract_first(frame: pd.DataFrame, spec: TableSpec, extra: list) -> pd.DataFrame:
+    """The contract's columns in order (absent ones empty, of their canonical dtype), then the extra ones."""
     blank = empty_table(spec.name)
-    out = frame.copy(deep=False)
-    for name in spec.column_names:
-        if name not in out.columns:
-            out[name] = pd.Series(None, index=out.index, dtype=blank[name].dtype)
-    return out[list(spec.column_names) + extra], issues, frozenset(absent_required)
+    if not frame.columns.is_unique:  # selecting by name repeats a repeated name; keep that as it was
+        out = frame.copy(deep=False)
+        for name in spec.column_names:
+            if name not in out.columns:
+                out[name] = pd.Series(None, index=out.index, dtype=blank[name].dtype)
+        return out[list(spec.column_names) + extra]
+    columns = [(name, frame[name] if name in frame.columns else pd.Series(None, index=frame.index,
+                                                                            dtype=blank[name].dtype))
+               for name in spec.column_names]
+    return frame_from_columns(columns + [(name, frame[name]) for name in extra], frame)
 
 
 def close_column(name: str, candidates: list[str]) -> str | None:
@@ -137,20 +147,34 @@ def drop_duplicate_rows(frame: pd.DataFrame, spec: TableSpec, offset: int) -> tu
 def duplicated_rows(frame: pd.DataFrame, keep: Literal["first", False]) -> np.ndarray:
     """Exact row duplicates, like ``DataFrame.duplicated`` but fast on large frames.
 
-    Rows are first hashed from cheap integer views of each column; only rows whose hash repeats are compared
-    exactly, so a hash collision can never drop a distinct row.
+    Rows are first hashed from cheap integer views of each column; only rows whose hash (nearly) repeats are
+    compared exactly, so a hash collision can never drop a distinct row.
     """
     if frame.shape[1] == 0 or len(frame) < 2:
         return np.zeros(len(frame), dtype=bool)
     mixed = np.zeros(len(frame), dtype=np.uint64)
     for _, series in frame.items():
-        mixed = (mixed ^ _row_key(series)) * np.uint64(0x9E3779B97F4A7C15)
+        mixed ^= _row_key(series)
+        mixed *= np.uint64(0x9E3779B97F4A7C15)
         mixed ^= mixed >> np.uint64(29)
-    candidates = np.flatnonzero(pd.Series(mixed).duplicated(keep=False).to_numpy())
+    candidates = _repeated(mixed)
     out = np.zeros(len(frame), dtype=bool)
     if len(candidates):
         out[candidates] = frame.iloc[candidates].duplicated(keep=keep).to_numpy()
     return out
+
+
+def _repeated(hashes: np.ndarray) -> np.ndarray:
+    """Positions whose hash shares its upper 32 bits with another's: every repeated hash, and a few more.
+
+    A sort of 32-bit values finds the repeated ones (faster than a hash table over millions of mostly distinct
+    values); a lookup in those few values then marks their rows."""
+    upper = (hashes >> np.uint64(32)).astype(np.uint32)
+    ordered = np.sort(upper)
+    repeats = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(repeats):
+        return np.zeros(0, dtype=np.intp)
+    return np.flatnonzero(pd.Series(upper).isin(np.unique(repeats)).to_numpy())
 
 
 def _row_key(series: pd.Series) -> np.ndarray:
@@ -178,7 +202,7 @@ def check_missing(frame: pd.DataFrame, spec: TableSpec, offset: int, absent: fro
         else:
             codes, uniques = split_text(values)
             blank = np.array([isinstance(u, str) and not u.strip() for u in uniques], dtype=bool)  # 0 is a value
-            missing = join_codes(codes, blank, True)
+            missing = join_codes(codes, blank, True) if blank.any() else codes < 0
         if missing.any():
             n = int(missing.sum())
             ex = examples_where(missing, values, offset, show_values=False)
@@ -320,4 +344,5 @@ def check_references(frames: dict[str, pd.DataFrame], offsets: dict[str, int]) -
 
 
 def _counts(codes: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(codes[codes >= 0], minlength=n)
+    """Rows per code 0..n-1 (code -1, missing, is counted in a slot that is then left out: cheaper than a mask)."""
+    return np.bincount(codes.astype(np.intp) + 1, minlength=n + 1)[1:]
