@@ -19,5 +19,7 @@ def test_a_small_chance_is_not_shown_as_none_nor_a_large_one_as_certain():
 
 
 def test_the_crm_file_keeps_a_small_chance_visible():
-    frame = pd.DataFrame({"lead_id": ["L1", "L2"], "probability": [0.00031, 0.4567]})
-    assert crm_text(frame)["probability"].tolist() == [0.0003, 0.457]
+    frame = pd.DataFrame({"lead_id": ["L1", "L2", "L3"], "probability": [0.00031, 0.4567, 0.000001]})
+    shown = crm_text(frame)
+    assert shown["probability"].tolist() == [0.0003, 0.457, 0.0001]
+    assert "e-" not in shown.to_csv(index=False)  # plain decimals, as a CRM imports them

@@ -70,14 +70,12 @@ def prospect_mask(features: pd.DataFrame) -> np.ndarray:
 
 def shown_probability(values) -> np.ndarray:
     """Probabilities as the CSV files show them: to 3 decimals, except that a probability strictly between 0 and 1
-    is never shown as 0 or 1 (a rep reads 0.000 as "no chance"): below 0.0005 or above 0.9995 it keeps one
-    significant digit of its distance from the edge (0.0002, 0.9998). Missing stays missing."""
+    is never shown as 0 or 1 (a rep reads 0.000 as "no chance"): where 3 decimals would, it gets a 4th, and at least
+    0.0001 (at most 0.9999) -- plain decimals a CRM imports, never scientific notation. Missing stays missing."""
     p = np.asarray(values, dtype=np.float64)
     shown = np.round(p, 3)
     low = (p > 0) & (shown <= 0)
     high = (p < 1) & (shown >= 1)
-    if low.any():
-        shown[low] = [float(f"{v:.1g}") for v in p[low]]
-    if high.any():
-        shown[high] = [1 - float(f"{1 - v:.1g}") for v in p[high]]
+    shown[low] = np.maximum(np.round(p[low], 4), 0.0001)
+    shown[high] = np.minimum(np.round(p[high], 4), 0.9999)
     return shown

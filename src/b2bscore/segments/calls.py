@@ -74,7 +74,8 @@ def _customers(table: pd.DataFrame) -> pd.DataFrame:
     return _rounded(rows[columns].reset_index(drop=True))
 
 
-_PROBABILITIES = ("chance_to_win", "lead_chance", "churn_risk", "revenue_growth")
+_PROBABILITIES = ("chance_to_win", "lead_chance", "churn_risk")
+_SHARES = ("revenue_growth",)  # a growth rate, not a chance: plain 3 decimals
 _MONEY = ("first_year_value", "expected_value", "value", "value_at_risk")
 
 
@@ -83,6 +84,8 @@ def _rounded(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         if column in _PROBABILITIES:
             frame[column] = shown_probability(frame[column])
+        elif column in _SHARES:
+            frame[column] = frame[column].astype(float).round(3)
         elif column in _MONEY:
             frame[column] = frame[column].astype(float).round(0)
     return frame
