@@ -425,6 +425,22 @@ def test_calibrated_probabilities_are_never_exactly_0_or_1(method):
     if method == "isotonic":
         inner = calibrator.calibrator.predict_proba(raw.reshape(-1, 1))[:, 1]
         bottom = inner == inner.min()
-        assert inner.min() == 0 and on_valid[bottom][0] == pytest.approx(0.5 / (bottom.sum() + 1))
+        jeffreys = min(0.5 / (bottom.sum() + 1), 0.5 * inner[inner > 0].min())
+        assert inner.min() == 0 and on_valid[bottom][0] == pytest.approx(jeffreys)
         middle = (inner > 0) & (inner < 1)
-        np.testing.assert_array_equal(on_valid[middle], inner[middle])
+        np.testing.assert_array_equal(on_valid[middle], inner[middle])  # nothing else moves
+        assert on_valid[bottom].max() < on_valid[middle].min() and on_valid[middle].max() < on_valid[inner == 1].min()
+
+
+def test_a_small_bottom_block_does_not_lift_the_chances_above_it():
+    """Four validation rows at 0 would give Jeffreys 0.1, above most leads' real chance: the bound stays below the
+    lowest probability above the block, so the leads the isotonic fit put at 1-5% keep exactly that."""
+    raw = np.linspace(0.0, 1.0, 400)
+    y = np.zeros(400)
+    y[[4, 120, 200, 260, 300, 330, 350, 370, 380, 390, 395, 399]] = 1.0  # 4 rows at 0, then 1 in about 100
+    calibrator = estimator_module._fit_calibrator(raw, y, "isotonic")
+    inner = calibrator.calibrator.predict_proba(raw.reshape(-1, 1))[:, 1]
+    shown = calibrator.predict_proba(raw.reshape(-1, 1))[:, 1]
+    positive = inner > 0
+    assert (shown > 0).all() and shown[~positive].max() < inner[positive].min()
+    np.testing.assert_array_equal(shown[positive], np.minimum(inner[positive], calibrator.high))

@@ -545,8 +545,9 @@ class _Bounded:
     """A calibrator whose probabilities stay strictly inside (0, 1): isotonic regression gives the lowest raw scores
     the rate of the bottom block of the validation period, which is exactly 0 when none of its rows converted (and
     the top block 1 when all did) -- no lead has no chance, and a rep reads 0 as "never call". An end block at 0
-    of ``n`` rows gets Jeffreys' posterior mean ``0.5 / (n + 1)`` instead (1 of ``n``: ``1 - 0.5 / (n + 1)``);
-    every other probability is unchanged (a clip: the order of the scores is kept). A Platt sigmoid reaches 0 or 1
+    of ``n`` rows gets Jeffreys' posterior mean ``0.5 / (n + 1)`` instead (1 of ``n``: ``1 - 0.5 / (n + 1)``), or
+    half the lowest probability above it when that is smaller, so that it stays below every other one; every other
+    probability is unchanged (a clip: the order of the scores is kept). A Platt sigmoid reaches 0 or 1
     only by rounding, far in its tails: it is kept inside ``0.5 / (N + 1)`` of them, ``N`` the validation rows."""
 
     def __init__(self, calibrator, low: float, high: float) -> None:
@@ -562,9 +563,15 @@ class _Bounded:
             edge = 0.5 / (len(fitted) + 1)
             return cls(calibrator, edge, 1 - edge)
         lowest, highest = float(fitted.min()), float(fitted.max())
-        low = lowest if lowest > 0 else 0.5 / (int((fitted <= lowest).sum()) + 1)
-        high = highest if highest < 1 else 1 - 0.5 / (int((fitted >= highest).sum()) + 1)
-        return cls(calibrator, min(low, 0.5), max(high, 0.5))
+        low, high = lowest, highest
+        if lowest <= 0:  # Jeffreys, but strictly below every probability above it: nothing else moves
+            above = fitted[fitted > 0]
+            low = min(0.5 / (int((fitted <= 0).sum()) + 1), 0.5 * float(above.min()) if len(above) else 0.5)
+        if highest >= 1:
+            below = fitted[fitted < 1]
+            high = max(1 - 0.5 / (int((fitted >= 1).sum()) + 1), 1 - 0.5 * (1 - float(below.max())) if len(below)
+                       else 0.5)
+        return cls(calibrator, low, high)
 
     def predict_proba(self, raw: np.ndarray) -> np.ndarray:
         probability = np.clip(self.calibrator.predict_proba(raw)[:, 1], self.low, self.high)
