@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -186,25 +187,23 @@ def _score_into(data: Dataset, champions: dict[str, Scorer], when: pd.Timestamp,
     return leads, accounts
 
 
-def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
-                  chunk_size: int = 20_000, log_predictions: bool = True, progress: Progress = no_progress) -> BatchResult:
-    """``run_batch_scoring`` on an already loaded ``Dataset``."""
-    leads_path, accounts_path = _output_paths(Path(out))
-    champions = _champions(home)
-    # the default as-of is the segmentation's (midnight after the last event): the date the files and summary show
-    when = pd.Timestamp(as_of) if as_of is not None else data.resolve_as_of(None, purpose="scoring")
-    log = PredictionLog(home.predictions_dir) if log_predictions else None
+def _segments_and_folder(home: ProjectHome, leads_path: Path) -> SegmentLookup:
+    """The latest segmentation (its tier and segment label the file rows), once the output folder exists."""
     segments = SegmentLookup(home.segments_dir)
     segments.refresh()
     try:
         leads_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"cannot write output file {leads_path}: {exc.strerror}") from None
-    # Both files are written under temporary names and renamed together at the end, so a run that fails or is
-    # killed leaves the previous complete pair as it was.
-    writers = [_Writer(leads_path), _Writer(accounts_path)]
+    return segments
+
+
+@contextmanager
+def _published(*writers: _Writer) -> Iterator[tuple[_Writer, ...]]:
+    """The writers of one set of files, written under temporary names and renamed together when the block ends
+    without error (a run that fails or is killed leaves the previous complete set as it was), discarded otherwise."""
     try:
-        leads, accounts = _score_into(data, scorers(champions), when, segments, log, chunk_size, progress, *writers)
+        yield writers
         for writer in writers:
             writer.close()
         for writer in writers:
@@ -213,6 +212,19 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
         for writer in writers:
             writer.discard()
         raise
+
+
+def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
+                  chunk_size: int = 20_000, log_predictions: bool = True, progress: Progress = no_progress) -> BatchResult:
+    """``run_batch_scoring`` on an already loaded ``Dataset``."""
+    leads_path, accounts_path = _output_paths(Path(out))
+    champions = _champions(home)
+    # the default as-of is the segmentation's (midnight after the last event): the date the files and summary show
+    when = pd.Timestamp(as_of) if as_of is not None else data.resolve_as_of(None, purpose="scoring")
+    log = PredictionLog(home.predictions_dir) if log_predictions else None
+    segments = _segments_and_folder(home, leads_path)
+    with _published(_Writer(leads_path), _Writer(accounts_path)) as writers:
+        leads, accounts = _score_into(data, scorers(champions), when, segments, log, chunk_size, progress, *writers)
     progress("done", 1.0)
     return BatchResult(leads_path=leads_path if leads.rows else None, accounts_path=accounts_path, leads=leads.rows,
                        accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()}, segmentation=segments.version)
@@ -274,14 +286,8 @@ def write_entity_scores(parts: Iterable[EntityScores], out: Path, *, home: Proje
     tier and segment, and append their rows to the prediction log when ``log_at`` is set."""
     leads_path, accounts_path = _output_paths(Path(out))
     log = PredictionLog(home.predictions_dir) if log_at is not None else None
-    segments = SegmentLookup(home.segments_dir)
-    segments.refresh()
-    try:
-        leads_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot write output file {leads_path}: {exc.strerror}") from None
-    leads, accounts = _Writer(leads_path), _Writer(accounts_path)
-    try:
+    segments = _segments_and_folder(home, leads_path)
+    with _published(_Writer(leads_path), _Writer(accounts_path)) as (leads, accounts):
         for part in parts:
             for frame in part.leads:
                 leads.write(segments.label(frame, LEAD_FILE_COLUMNS))
@@ -290,14 +296,6 @@ def write_entity_scores(parts: Iterable[EntityScores], out: Path, *, home: Proje
             for kind, frames in part.logged.items():
                 if log is not None and frames:
                     log.write(kind, pd.concat(frames, ignore_index=True), now=log_at)
-        for writer in (leads, accounts):
-            writer.close()
-        for writer in (leads, accounts):
-            writer.publish()
-    except BaseException:
-        for writer in (leads, accounts):
-            writer.discard()
-        raise
     progress("done", 1.0)
     return BatchResult(leads_path=leads_path if leads.rows else None, accounts_path=accounts_path, leads=leads.rows,
                        accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()},

@@ -38,6 +38,7 @@ from b2bscore.serving.batch import (
     EntityScores,
     _champions,
     _output_paths,
+    _published,
     _Writer,
     score_entities,
     scorers,
@@ -94,18 +95,12 @@ def run_features(data_dir: str | Path, out: Path, *, as_of: pd.Timestamp, entity
             source.global_view({"accounts": ("account_id",)}).require("leads", purpose="lead features")
         progress("resolve custom features", 0.2)
         config = resolve_custom_features(source.global_view(FEATURE_VIEW), config, as_of)
-        writer = _Writer(Path(out), as_text=lambda frame: frame)
         columns = 0
-        try:
+        with _published(_Writer(Path(out), as_text=lambda frame: frame)) as (writer,):
             for _, frames in _each_bucket(source, _features_of_bucket, (as_of, entity, config), engine, progress):
                 for frame in frames:
                     writer.write(frame)
                     columns = frame.shape[1]
-            writer.close()
-            writer.publish()
-        except BaseException:
-            writer.discard()
-            raise
     progress("done", 1.0)
     return FeaturesResult(path=Path(out), rows=writer.rows, columns=columns, buckets=source.buckets)
 
