@@ -75,6 +75,24 @@ def test_numbers_carry_the_promised_rounding(crm, kind):
         assert not bad, f"{kind}: {column} has {bad[:3]}"
 
 
+CHANCES = {"leads": ("probability",), "accounts": ("propensity_probability", "churn_probability"),
+           "ranked": ("propensity", "churn_risk", "p_convert")}
+SCORES = {"leads": ("score",), "accounts": ("propensity_score", "churn_score"), "ranked": ()}
+
+
+@pytest.mark.parametrize("kind", ["leads", "accounts", "ranked"])
+def test_no_chance_reads_as_none_or_certain(crm, kind):
+    """Issue 21: a rep reads 0 as "never call" -- no model probability, no proxy (the ranked list's former customers,
+    whom no model scores) and no 0-100 score says 0 or 1 (0 or 100)."""
+    _, rows = crm.files[kind]
+    for column in CHANCES[kind]:
+        shown = [float(row[column]) for row in rows if row[column] != ""]
+        assert shown and all(0 < v < 1 for v in shown), f"{kind}: {column} has {sorted(set(shown))[:3]}"
+    for column in SCORES[kind]:
+        scores = [int(row[column]) for row in rows if row[column] != ""]
+        assert scores and all(1 <= v <= 99 for v in scores), f"{kind}: {column} has {min(scores)}..{max(scores)}"
+
+
 def test_ranked_list_has_no_duplicate_scores(crm):
     header, _ = crm.files["ranked"]
     assert {"churn_risk", "value"} <= set(header) and not {"p_churn", "cltv_pred"} & set(header)

@@ -67,7 +67,7 @@ def test_lead_scores_have_calibrated_fields_and_exact_reasons(store, dataset, as
     scores, features = score_lead_rows(scorer, dataset, entities)
     assert list(scores.columns) == [c for c in LEAD_COLUMNS if c != "tier"]  # the tier is added from the segmentation
     assert scores["probability"].between(0, 1).all()
-    assert (scores["score"] == np.rint(100 * scores["probability"])).all()
+    assert (scores["score"] == np.clip(np.rint(100 * scores["probability"]), 1, 99)).all()
     assert set(scores["grade"]) <= {"A", "B", "C", "D"}
     # the reasons are the largest exact contributions, strongest first, and name the feature's value
     model = scorer.champion.model

@@ -145,3 +145,20 @@ def test_a_former_customer_is_not_labelled_a_prospect():
                             customer_tenure_days=[400.0, np.nan, 800.0, np.nan], icp_fit_score=[10.0, 40.0, 70.0, 90.0])
     frame = assign_segments(features, None, SegmentConfig(clustering=SMALL_CLUSTERS)).frame
     assert frame["customer_status"].tolist() == ["customer", "former customer", "former customer", "prospect"]
+
+
+def test_a_proxy_never_says_no_chance_or_certain():
+    """Issue 21: no model scores a former customer, so its propensity is the behaviour-and-intent proxy, which was
+    exactly 0 without recent behaviour (69 former customers at 0.0 in the demo's ranked list); a customer without a
+    churn score and without bad news had a chance to stay of exactly 1."""
+    features = feature_rows(4, is_customer=[False, False, True, True], won_deals=[3.0, 0.0, 1.0, 1.0],
+                            customer_tenure_days=[700.0, np.nan, 400.0, 400.0], pricing_page_view_30d=[0.0, 4.0, 0, 0],
+                            support_ticket_30d=[0.0, 0.0, 0.0, 2.0], icp_fit_score=[20.0, 40.0, 60.0, 80.0])
+    frame = assign_segments(features, None, SegmentConfig(clustering=SMALL_CLUSTERS)).frame
+    assert frame["customer_status"].tolist() == ["former customer", "prospect", "customer", "customer"]
+    assert frame["propensity"].tolist() == pytest.approx([0.001, 12 / 32, 0.999, 3 / 5])  # floor, as before, ceiling
+    scores = pd.DataFrame({"account_id": features["account_id"], "p_win": [np.nan, 0.2, np.nan, np.nan],
+                           "p_churn": [np.nan, np.nan, 0.3, 0.1]})
+    frame = assign_segments(features, scores, SegmentConfig(clustering=SMALL_CLUSTERS)).frame
+    assert frame["propensity"].tolist() == pytest.approx([0.001, 0.2, 0.7, 0.9])
+    assert frame["propensity_source"].iloc[0] == "behaviour and intent proxy"

@@ -24,7 +24,7 @@ def score_features(model: ScoringModel, features: pd.DataFrame) -> pd.DataFrame:
     prediction = model.predict(features)
     if model.task == "classification":
         out["probability"] = prediction
-        out["score"] = np.rint(100 * prediction).astype(np.int64)
+        out["score"] = shown_score(prediction)
         if model.task_name == "churn":
             out["risk_level"] = model.risk_level(prediction)
         else:
@@ -66,6 +66,16 @@ def prospect_mask(features: pd.DataFrame) -> np.ndarray:
     """Accounts that have never bought: no won deal and no invoice so far (the propensity model's population)."""
     return ((features["won_deals"].to_numpy(dtype=np.float64) == 0) & ~features["is_customer"].to_numpy(dtype=bool)
             & features["customer_tenure_days"].isna().to_numpy())
+
+
+def shown_score(probability) -> np.ndarray:
+    """The 0-100 score of a probability: its percentage, rounded, except that a chance strictly between 0 and 1 is
+    never scored 0 or 100 (at least 1, at most 99) -- like :func:`shown_probability`, a score of 0 reads as "no
+    chance"."""
+    p = np.asarray(probability, dtype=np.float64)
+    score = np.rint(100 * p)
+    score = np.where((p > 0) & (p < 1), np.clip(score, 1, 99), score)
+    return score.astype(np.int64)
 
 
 def shown_probability(values) -> np.ndarray:

@@ -116,13 +116,13 @@ def _column(features: pd.DataFrame, name: str) -> np.ndarray:
 def _prospect_proxy(features: pd.DataFrame, config: ProxyConfig) -> np.ndarray:
     points = sum((w * _column(features, c) for c, w in config.prospect_weights.items()), np.zeros(len(features)))
     points = np.clip(points, 0, None)
-    return points / (points + config.half_points)
+    return np.clip(points / (points + config.half_points), config.floor, 1 - config.floor)
 
 
 def _risk_proxy(features: pd.DataFrame, config: ProxyConfig) -> np.ndarray:
     risk = sum((w * np.clip(_column(features, c), 0, None) for c, w in config.customer_risk_weights.items()),
                np.zeros(len(features)))
-    return risk / (risk + config.half_risk)
+    return np.clip(risk / (risk + config.half_risk), config.floor, 1 - config.floor)
 
 
 def _value(features: pd.DataFrame, customer: np.ndarray, cltv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

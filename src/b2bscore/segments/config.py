@@ -182,7 +182,7 @@ class ProxyConfig(_Frozen):
 
     Prospect propensity = points / (points + ``half_points``), points = sum of weight x feature.
     Customer propensity (to stay) = ``half_risk`` / (risk + ``half_risk``), risk = sum of weight x
-    feature (each clipped at 0, so only bad news adds risk).
+    feature (each clipped at 0, so only bad news adds risk). Both stay within ``[floor, 1 - floor]``.
     """
 
     prospect_weights: dict[str, float] = {
@@ -195,6 +195,9 @@ class ProxyConfig(_Frozen):
         "support_ticket_30d": 1.0, "negative_product_usage_trend": 3.0, "negative_revenue_trend": 3.0,
     }
     half_risk: float = Field(default=3.0, gt=0)
+    floor: float = Field(default=0.001, gt=0, lt=0.5, description=(
+        "The least chance a proxy gives (and 1 - floor the most): no recent behaviour is a low chance, not none -- a "
+        "rep reads 0 as 'never call'."))
 
 
 class KpiConfig(_Frozen):

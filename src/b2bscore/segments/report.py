@@ -17,11 +17,13 @@ from b2bscore.segments.config import KpiConfig
 
 RANKED_COLUMNS: tuple[str, ...] = (
     "rank", "account_id", "company", "tier", "tier_rule", "value_segment", "firmographic_segment",
-    "technographic_segment", "buying_stage", "cluster_name", "status", "fit", "propensity", "value",
-    "priority", "churn_risk", "p_convert", "reasons",
+    "technographic_segment", "buying_stage", "cluster_name", "status", "fit", "propensity", "propensity_source",
+    "value", "priority", "churn_risk", "p_convert", "reasons",
 )
 """The ranked list's columns, named as in the call lists and the score files (``company``, ``status``); ``churn_risk``
-and ``value`` carry the churn and CLTV models' scores where there are some (no separate p_churn and cltv_pred)."""
+and ``value`` carry the churn and CLTV models' scores where there are some (no separate p_churn and cltv_pred);
+``propensity_source`` says where each propensity comes from (``p_win``, ``1 - p_churn`` or a proxy: no model scores
+former customers)."""
 _RANKED_PROBABILITIES = ("propensity", "churn_risk", "p_convert")
 _RANKED_WHOLE_NUMBERS = ("fit", "value", "priority")
 KIND_TITLES: dict[str, str] = {
