@@ -249,3 +249,28 @@ def test_custom_features_read_only_what_known_before_keeps():
 def test_resolution_needs_a_time():
     with pytest.raises(DataError, match="not a date"):
         resolve_custom_features(customer_dataset(), FeatureConfig(), "soon")
+
+
+def test_activity_summaries_of_disjoint_parts_add_up_to_the_whole():
+    """Issue 17: a bucketed engine counts topics bucket by bucket (its driver held every activity before); the
+    resolution from the summed counts is the one from the whole table, ties and the as-of cut included."""
+    from b2bscore.features.custom import ActivitySummary
+
+    activities = pd.DataFrame({
+        "account_id": ["A1", "A1", "A2", "A2", "A3", "A3", "A3"],
+        "occurred_at": [T("2024-01-02"), T("2024-01-03"), T("2024-01-04"), T("2024-03-01"), T("2024-01-05"),
+                        T("2024-01-06"), T("2024-01-07")],
+        "activity_type": ["web_visit"] * 7,
+        "topic": ["pricing", "security", "security", "pricing", None, "pricing", "ai"],
+        "value": [np.nan, np.nan, np.nan, 5.0, np.nan, np.nan, np.nan],
+    })
+    until = T("2024-02-01")
+    parts = [activities[activities["account_id"] == a] for a in ("A1", "A2", "A3")]
+    summed = sum((ActivitySummary.of(part, until) for part in parts), ActivitySummary())
+    assert summed == ActivitySummary.of(activities, until)
+    assert summed.topic_counts == {"pricing": 2, "security": 2, "ai": 1} and not summed.has_value  # 5.0 came later
+    config = FeatureConfig(custom=CustomFeatures(max_topics=2))
+    data = Dataset(accounts=pd.DataFrame({"account_id": ["A1", "A2", "A3"]}), activities=activities)
+    whole = resolve_custom_features(data, config, until)
+    assert resolve_custom_features(Dataset(accounts=data.accounts), config, until, activities=summed) == whole
+    assert whole.custom.topics == ("pricing", "security")  # the tie at 2 broken by name, "ai" left out

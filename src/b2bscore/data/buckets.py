@@ -103,6 +103,16 @@ class PartitionedData:
         fs, _ = filesystem(self.uri)
         return Dataset(**{name: _read(fs, self._path(bucket, name)) for name in self.tables})
 
+    def read_table(self, bucket: int, table: str, columns: tuple[str, ...]) -> pd.DataFrame | None:
+        """One bucket's rows of ``table``, only ``columns`` of them (those it has); None when the data has no such
+        table."""
+        if table not in self.tables:
+            return None
+        fs, _ = filesystem(self.uri)
+        path = self._path(bucket, table)
+        wanted = [c for c in columns if c in pq.read_schema(path, filesystem=fs).names]
+        return pq.read_table(path, columns=wanted, filesystem=fs).to_pandas()
+
     def global_view(self, columns: dict[str, tuple[str, ...]]) -> Dataset:
         """Every bucket's rows of the tables and columns named (all columns for an empty tuple; tables not named
         and absent columns are left out), for the decisions taken once on the whole data."""

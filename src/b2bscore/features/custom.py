@@ -8,6 +8,8 @@ builds exactly the same features without looking at the data again.
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,9 +29,35 @@ ID_SHARE = 0.95
 """A column whose distinct values are at least this share of its non-empty values identifies rows."""
 
 
-def resolve_custom_features(data: Dataset, config: FeatureConfig, until: pd.Timestamp) -> FeatureConfig:
+@dataclass(frozen=True)
+class ActivitySummary:
+    """What resolution needs of the activities before a time: how often each topic occurs and whether any activity
+    has a value. Summaries of disjoint parts of the data (account buckets) add up to the whole data's, so a bucketed
+    engine summarises one bucket at a time instead of holding every activity at once."""
+
+    topic_counts: dict[str, int] = field(default_factory=dict)
+    has_value: bool = False
+
+    @classmethod
+    def of(cls, activities: pd.DataFrame, until: pd.Timestamp) -> ActivitySummary:
+        if "occurred_at" not in activities or not len(activities):
+            return cls()
+        known = activities[activities["occurred_at"] < as_timestamp(until)]
+        counts = known["topic"].dropna().astype(str).value_counts() if "topic" in known else pd.Series(dtype=int)
+        return cls(topic_counts={str(k): int(v) for k, v in counts.items()},
+                   has_value=bool("value" in known and known["value"].notna().any()))
+
+    def __add__(self, other: ActivitySummary) -> ActivitySummary:
+        return ActivitySummary(topic_counts=dict(Counter(self.topic_counts) + Counter(other.topic_counts)),
+                               has_value=self.has_value or other.has_value)
+
+
+def resolve_custom_features(data: Dataset, config: FeatureConfig, until: pd.Timestamp, *,
+                            activities: ActivitySummary | None = None) -> FeatureConfig:
     """``config`` with ``custom.columns``, ``custom.topics`` and ``custom.activity_value`` found in the data known
     before ``until``; the user settings (``include``, ``exclude``, ``min_count``, ...) are kept. Idempotent.
+    ``activities``: the activities' summary before ``until`` when the caller made it part by part (``data`` then
+    needs no activities table); by default it is made from ``data``.
 
     Skipped, with a log line each: identifier-like columns (about one distinct value per row), constant or
     empty ones. A column that ``include`` names but the data lacks is a :class:`ConfigError`.
@@ -39,10 +67,10 @@ def resolve_custom_features(data: Dataset, config: FeatureConfig, until: pd.Time
     if settings.enabled:
         tables = _training_tables(data, until)
         resolved["columns"] = _resolve_columns(tables, settings)
-        activities = data.table_or_empty("activities")
-        activities = activities[activities["occurred_at"] < until]
-        resolved["topics"] = _top_topics(activities, settings.max_topics)
-        resolved["activity_value"] = bool("value" in activities and activities["value"].notna().any())
+        if activities is None:
+            activities = ActivitySummary.of(data.table_or_empty("activities"), until)
+        resolved["topics"] = _top_topics(activities.topic_counts, settings.max_topics)
+        resolved["activity_value"] = activities.has_value
     return config.model_copy(update={"custom": settings.model_copy(update=resolved)})
 
 
@@ -162,12 +190,11 @@ def _states(values: pd.Series, kind: str, categories: tuple[str, ...]) -> int:
     return built.nunique(dropna=True) + int(built.isna().any())
 
 
-def _top_topics(activities: pd.DataFrame, limit: int) -> tuple[str, ...]:
+def _top_topics(counts: dict[str, int], limit: int) -> tuple[str, ...]:
     """The ``limit`` most frequent topics (ties by name), one per feature name."""
-    if "topic" not in activities or limit == 0:
+    if limit == 0:
         return ()
-    counts = activities["topic"].dropna().astype(str).value_counts()
-    ordered = sorted(counts.index, key=lambda t: (-counts[t], t))
+    ordered = sorted(counts, key=lambda t: (-counts[t], t))
     topics, names = [], set()
     for topic in ordered:
         if slug(topic) not in names and len(topics) < limit:

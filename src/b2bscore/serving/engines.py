@@ -31,6 +31,7 @@ from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import ConfigError, DataError
 from b2bscore.features import FeatureConfig, build_features, resolve_custom_features
+from b2bscore.features.custom import ActivitySummary
 from b2bscore.home import Progress, ProjectHome, no_progress
 from b2bscore.io import check_table_path
 from b2bscore.serving.batch import (
@@ -47,9 +48,11 @@ from b2bscore.serving.batch import (
 
 ENGINES = ("local", "buckets", "spark")
 DEFAULT_BUCKETS = 8
-FEATURE_VIEW = {"accounts": (), "leads": (), "activities": ("account_id", "occurred_at", "topic", "value")}
-"""What ``resolve_custom_features`` reads of the whole data: the accounts' and leads' columns, the activities' topics
-and values (a column absent from the data is simply not read)."""
+FEATURE_VIEW = {"accounts": (), "leads": ()}
+"""What ``resolve_custom_features`` reads of the whole data: the accounts' and leads' columns. The activities' topics
+and values it needs only counted: summarised bucket by bucket (:func:`_activities_of_bucket`), so the driver never
+holds every activity."""
+ACTIVITY_COLUMNS = ("occurred_at", "topic", "value")
 TIME_VIEW = {"accounts": ("account_id",), "activities": ("occurred_at",), "revenue": ("invoice_at",),
              "leads": ("created_at",), "opportunities": ("created_at", "closed_at"),
              "technographics": ("first_seen_at",), "intent": ("week_start",)}
@@ -94,7 +97,9 @@ def run_features(data_dir: str | Path, out: Path, *, as_of: pd.Timestamp, entity
         if entity == "lead" and "leads" not in source.tables:
             source.global_view({"accounts": ("account_id",)}).require("leads", purpose="lead features")
         progress("resolve custom features", 0.2)
-        config = resolve_custom_features(source.global_view(FEATURE_VIEW), config, as_of)
+        activities = sum((_activities_of_bucket(source, bucket, as_of) for bucket in range(source.buckets)),
+                         ActivitySummary())  # in this process: a few columns a bucket, not worth a Spark job
+        config = resolve_custom_features(source.global_view(FEATURE_VIEW), config, as_of, activities=activities)
         columns = 0
         with _published(_Writer(Path(out), as_text=lambda frame: frame)) as (writer,):
             for _, frames in _each_bucket(source, _features_of_bucket, (as_of, entity, config), engine, progress):
@@ -120,6 +125,11 @@ def run_scoring(data_dir: str | Path, out: Path, *, home: ProjectHome, as_of: pd
         parts = (part for _, part in _each_bucket(source, _scores_of_bucket, shared, engine, progress))
         return write_entity_scores(parts, Path(out), home=home, champions=champions, when=when, log_at=log_at,
                                    progress=progress)
+
+
+def _activities_of_bucket(source: PartitionedData, bucket: int, as_of: pd.Timestamp) -> ActivitySummary:
+    activities = source.read_table(bucket, "activities", ACTIVITY_COLUMNS)
+    return ActivitySummary() if activities is None else ActivitySummary.of(activities, as_of)
 
 
 def _features_of_bucket(source: PartitionedData, bucket: int, shared) -> list[pd.DataFrame]:
