@@ -434,10 +434,13 @@ def print_segment_result(result, *, show_diff: bool = False, flagged_shown: int 
         out.print(f"  ... and {len(flagged) - flagged_shown} smaller ones (column flag_reason in kpis.csv)")
     if seg.backtest is not None:
         out.print(f"[bold]Backtest:[/] {seg.backtest.verdict()}", highlight=False, soft_wrap=True)
+    for note in seg.kpi_notes:
+        out.print(f"[bold]KPIs:[/] {note}", highlight=False, soft_wrap=True)
     out.print(f"[bold]Files:[/] {result.version_dir}\n  prospects to call (by expected value) {result.prospects_path}\n"
               f"  customers to call (by revenue at risk) {result.customers_path}\n"
               f"  ranked accounts (CRM import) {result.ranked_path}\n"
-              f"  summary for sales {result.summary_path}\n  KPI table {result.kpis_path}", highlight=False, soft_wrap=True)
+              f"  summary for sales {result.summary_path}\n  KPI table {result.kpis_path}\n"
+              f"  campaign ROI per campaign and segment {result.campaigns_path}", highlight=False, soft_wrap=True)
     out.print(f"[bold]MLflow:[/] run {result.run_id} in experiment b2bscore-segments, {result.tracking}",
               highlight=False, soft_wrap=True)
     _print_moves(result, show_diff)

@@ -21,10 +21,20 @@ CANONICAL = {"id": object, "string": object, "category": object, "int": np.float
              "datetime": np.dtype("datetime64[ns]")}
 
 
+SPENDING = {  # the tiny world's campaigns and spend (issue 19), so that every table of the contract is loaded
+    "campaigns": pd.DataFrame({"campaign_id": ["C1", "C2"], "name": ["Search", None], "channel": ["paid_search", "webinar"],
+                               "started_at": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+                               "ended_at": pd.to_datetime(["2024-04-01", None]), "cost": [5000.0, 750.5],
+                               "target": ["software", None]}),
+    "spend": pd.DataFrame({"period_start": pd.to_datetime(["2024-01-01", "2024-02-01"]), "channel": ["sales", None],
+                           "campaign_id": [None, "C1"], "amount": [20000.0, 300.0]}),
+}
+
+
 def write_world(directory: Path, *, csv: tuple[str, ...] = ("accounts", "leads", "activities")) -> Path:
     ds = tiny_dataset()
-    for name in ds.available:
-        frame = ds.table(name)
+    for name in (*ds.available, *SPENDING):
+        frame = ds.table(name) if name in ds.available else SPENDING[name]
         if name in csv:
             frame.to_csv(directory / f"{name}.csv", index=False)
         else:
@@ -44,7 +54,9 @@ def test_valid_directory_loads_with_canonical_dtypes(tmp_path: Path) -> None:
         assert isinstance(frame.index, pd.RangeIndex)
     expected = tiny_dataset()
     pd.testing.assert_frame_equal(dataset.accounts, expected.accounts)
-    pd.testing.assert_frame_equal(dataset.activities.drop(columns="topic"), expected.activities.drop(columns="topic"))
+    loaded = dataset.activities[list(expected.activities.columns)]  # and an empty campaign_id, absent from the file
+    pd.testing.assert_frame_equal(loaded.drop(columns="topic"), expected.activities.drop(columns="topic"))
+    assert dataset.activities["campaign_id"].isna().all()
     assert report.row_counts["activities"] == len(expected.activities)
     assert report.files["accounts"].endswith("accounts.csv")
 

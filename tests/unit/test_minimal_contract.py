@@ -82,8 +82,8 @@ def test_absent_optional_columns_get_one_note_per_table(tmp_path: Path) -> None:
         "The accounts table has no name, industry, employees, annual_revenue, country, region, founded_year, "
         "ownership, funding_stage columns; they are treated as unknown.")
     assert notes["accounts"].count == 9
-    assert notes["leads"].message == ("The leads table has no source, job_title, buying_role columns; they are "
-                                      "treated as unknown.")
+    assert notes["leads"].message == ("The leads table has no source, job_title, buying_role, campaign_id columns; "
+                                      "they are treated as unknown.")
     assert notes["opportunities"].message == "The opportunities table has no amount column; it is treated as unknown."
     assert not [i for i in report.issues if i.problem == "missing_column"]
 

@@ -50,7 +50,9 @@ def test_writes_a_complete_version_in_fallback_mode(first, first_dir):
     assert len(assignments) == 60 and assignments["account_id"].is_unique
     assert set(assignments["tier"]) <= {"Tier 1", "Tier 2", "Tier 3"}
     html = (first_dir / "summary.html").read_text()
-    assert html.count("data:image/png;base64,") == 6 and "fell back to fit and behaviour only" in html
+    # a chart per kind, and one of CAC against predicted value per tier, value segment, buying stage and cluster
+    assert html.count("data:image/png;base64,") == 6 + 4 and "fell back to fit and behaviour only" in html
+    assert "Cost to acquire a customer against its value" in html
 
 
 def test_ranked_list_is_sorted_by_tier_then_priority(first_dir):
@@ -126,7 +128,7 @@ def test_the_page_speaks_in_words_percentages_and_dollars_and_fits_1280_px(first
     assert not any(re.fullmatch(r"0\.\d{3}", c) for c in cells)  # no bare rates
     assert "max-width:1200px" in page
     images = re.findall(r"<img [^>]*>", page)
-    assert len(images) == 6
+    assert len(images) == 6 + 4  # a chart per kind; CAC against value per tier, value segment, buying stage, cluster
     for tag in images:
         assert "src='data:image/png;base64," in tag and int(re.search(r"width='(\d+)'", tag).group(1)) <= 1200
     # the segmentation date is the data's last month: the backtest needs 90 more days and says so

@@ -37,7 +37,7 @@ def test_summary_and_files(world: tuple[WorldSummary, dict[str, pd.DataFrame]]) 
     for name, frame in tables.items():
         assert summary.row_counts[name] == len(frame) > 0, name
     assert sorted(p.name for p in (summary.out_dir / "truth").iterdir()) == [
-        "customers.parquet", "leads.parquet", "prospects.parquet", "segments.parquet", "world.json"]
+        "campaigns.parquet", "customers.parquet", "leads.parquet", "prospects.parquet", "segments.parquet", "world.json"]
 
 
 def test_columns_types_and_allowed_values(world: tuple[WorldSummary, dict[str, pd.DataFrame]]) -> None:
@@ -165,7 +165,7 @@ def test_deterministic(tmp_path: Path, file_format: str) -> None:
     generate_world(config, tmp_path / "a")
     generate_world(config, tmp_path / "b")
     first, second = _all_bytes(tmp_path / "a"), _all_bytes(tmp_path / "b")
-    assert first.keys() == second.keys() and len(first) == 12
+    assert first.keys() == second.keys() and len(first) == 15  # 9 tables, 6 truth files
     assert first == second
     generate_world(config.model_copy(update={"seed": 12}), tmp_path / "c")
     third = _all_bytes(tmp_path / "c")

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from b2bscore.data.contract import SPEND_TABLES
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.home import Progress, no_progress
@@ -52,10 +53,16 @@ def bucket_of(account_ids, buckets: int) -> np.ndarray:
 
 
 def split_dataset(data: Dataset, buckets: int) -> list[Dataset]:
-    """``data`` as ``buckets`` datasets, each holding the rows of its accounts in their original order."""
-    assigned = {name: bucket_of(data.table(name)["account_id"], buckets) for name in data.available}
-    return [replace(data, **{name: data.table(name)[assigned[name] == k].reset_index(drop=True)
-                             for name in data.available}) for k in range(buckets)]
+    """``data`` as ``buckets`` datasets, each holding the rows of its accounts in their original order (the tables of
+    spend, which no feature reads, are left out)."""
+    tables = _account_tables(data)
+    assigned = {name: bucket_of(data.table(name)["account_id"], buckets) for name in tables}
+    return [replace(data, **{name: data.table(name)[assigned[name] == k].reset_index(drop=True) for name in tables},
+                    **{name: None for name in SPEND_TABLES}) for k in range(buckets)]
+
+
+def _account_tables(data: Dataset) -> tuple[str, ...]:
+    return tuple(name for name in data.available if name not in SPEND_TABLES)
 
 
 def filesystem(uri: str | Path) -> tuple[pafs.FileSystem, str]:
@@ -145,7 +152,8 @@ def partition_dataset(data: Dataset, buckets: int, out: str | Path, *,
     fs, root = filesystem(out)
     _prepare(fs, root, out)
     accounts = np.bincount(bucket_of(data.accounts["account_id"], buckets), minlength=buckets)
-    for n, name in enumerate(data.available):
+    tables = _account_tables(data)
+    for n, name in enumerate(tables):
         frame = data.table(name)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         assigned = bucket_of(frame["account_id"], buckets)
@@ -158,9 +166,9 @@ def partition_dataset(data: Dataset, buckets: int, out: str | Path, *,
                 pq.write_table(table.take(order[bounds[bucket]:bounds[bucket + 1]]), path, filesystem=fs)
             except OSError as exc:
                 raise DataError(f"cannot write the partition {out}: {exc}") from None
-        progress(f"partition {name}", (n + 1) / len(data.available))
-    manifest = {"format": FORMAT, "hash": HASH, "buckets": buckets, "tables": list(data.available),
-                "accounts": accounts.tolist(), "rows": {name: len(data.table(name)) for name in data.available}}
+        progress(f"partition {name}", (n + 1) / len(tables))
+    manifest = {"format": FORMAT, "hash": HASH, "buckets": buckets, "tables": list(tables),
+                "accounts": accounts.tolist(), "rows": {name: len(data.table(name)) for name in tables}}
     with fs.open_output_stream(f"{root}/{MANIFEST}") as stream:
         stream.write(json.dumps(manifest, indent=1).encode("utf-8"))
     return PartitionedData.open(out)

@@ -18,6 +18,7 @@ from b2bscore.data.report import Issue, examples_where, format_examples, plural
 ORDERED_TIMES: tuple[tuple[str, str, str], ...] = (
     ("opportunities", "created_at", "closed_at"),
     ("technographics", "first_seen_at", "last_seen_at"),
+    ("campaigns", "started_at", "ended_at"),
 )
 """(table, earlier, later): the later timestamp may be missing but must not precede the earlier one."""
 
@@ -316,6 +317,24 @@ def check_consistency(frame: pd.DataFrame, spec: TableSpec, offset: int) -> list
                 issues.append(Issue("warning", spec.name, "closed_at", "stage_mismatch",
                                     f"{plural(n, 'row')} of opportunities {text}, e.g. {format_examples(ex)}; "
                                     "check the stage and close date.", count=n, examples=ex))
+    if spec.name == "spend":
+        issues += _spend_targets(frame, offset)
+    return issues
+
+
+def _spend_targets(frame: pd.DataFrame, offset: int) -> list[Issue]:
+    """Each spend row is for one channel or one campaign: neither leaves it nowhere, both would count it twice."""
+    has_channel, has_campaign = frame["channel"].notna().to_numpy(), frame["campaign_id"].notna().to_numpy()
+    issues = []
+    for mask, text in ((~has_channel & ~has_campaign, "have neither a channel nor a campaign_id"),
+                       (has_channel & has_campaign, "have both a channel and a campaign_id")):
+        if mask.any():
+            n = int(mask.sum())
+            ex = examples_where(mask, frame["amount"], offset)
+            issues.append(Issue("error", "spend", "channel, campaign_id", "spend_target",
+                                f"{plural(n, 'row')} of spend {text}, e.g. {format_examples(ex)}; give exactly one of "
+                                "them (a campaign's own spend goes under its campaign_id, anything else under its "
+                                "channel, e.g. sales).", count=n, examples=ex))
     return issues
 
 

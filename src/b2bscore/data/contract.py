@@ -166,7 +166,7 @@ TECHNOGRAPHICS = TableSpec(
 ACTIVITIES = TableSpec(
     name="activities",
     description="Behavioural events: web, email, webinar, product usage and support.",
-    references={"account_id": "accounts", "lead_id": "leads"},
+    references={"account_id": "accounts", "lead_id": "leads", "campaign_id": "campaigns"},
     time_column="occurred_at",
     columns=(
         Column("account_id", "id", True, "Company the event belongs to.", "A000123"),
@@ -176,6 +176,8 @@ ACTIVITIES = TableSpec(
         Column("topic", "category", False, "Content or web topic, when known.", "data_integration", nullable=True),
         Column("value", "float", False, "Event magnitude (e.g. minutes in product, pages viewed).", "3",
                nonnegative=True, nullable=True, max_value=MAX_EVENT_VALUE),
+        Column("campaign_id", "id", False, "Campaign behind the event (the email, webinar or ad it answered), when "
+               "known: a touch of that campaign.", "C0042", nullable=True),
     ),
 )
 
@@ -197,7 +199,7 @@ LEADS = TableSpec(
     name="leads",
     description="People at accounts who entered the funnel.",
     key=("lead_id",),
-    references={"account_id": "accounts"},
+    references={"account_id": "accounts", "campaign_id": "campaigns"},
     time_column="created_at",
     columns=(
         Column("lead_id", "id", True, "Unique identifier of the lead.", "L0004567"),
@@ -206,6 +208,8 @@ LEADS = TableSpec(
         Column("source", "category", False, "Acquisition channel.", "paid_search", nullable=True),
         Column("job_title", "string", False, "Job title as entered.", "VP Sales Operations", nullable=True),
         Column("buying_role", "category", False, "Role in the buying committee.", "decider", allowed=BUYING_ROLES, nullable=True),
+        Column("campaign_id", "id", False, "Campaign that created the lead, when known: a touch of that campaign.",
+               "C0042", nullable=True),
     ),
 )
 
@@ -239,6 +243,44 @@ REVENUE = TableSpec(
     ),
 )
 
+CAMPAIGNS = TableSpec(
+    name="campaigns",
+    description=("Marketing campaigns and their cost; leads and activities name the campaign that created or engaged "
+                 "them (`campaign_id`). Needed for CAC and campaign ROI."),
+    key=("campaign_id",),
+    time_column="started_at",
+    columns=(
+        Column("campaign_id", "id", True, "Unique identifier of the campaign.", "C0042"),
+        Column("name", "string", False, "Campaign name.", "Q2 webinar series: data integration", nullable=True),
+        Column("channel", "category", True, "Marketing channel, as in leads' source where it creates leads.",
+               "paid_search"),
+        Column("started_at", "datetime", True, "First day of the campaign; it is known from then on.", "2024-04-01"),
+        Column("ended_at", "datetime", False, "When the campaign ended (its cost is spread evenly over the time from "
+               "start to end); empty: a one-off, its whole cost at its start.", "2024-07-01", nullable=True),
+        Column("cost", "float", True, "Total cost of the campaign in the reporting currency.", "18000",
+               nonnegative=True, max_value=MAX_AMOUNT),
+        Column("target", "string", False, "Who the campaign targets, in words.", "mid-market software, EMEA",
+               nullable=True),
+    ),
+)
+
+SPEND = TableSpec(
+    name="spend",
+    description=("Sales and marketing spend per period that the campaigns' costs do not hold (sales salaries, agency "
+                 "fees, tools): each row is for one channel or one campaign. Counted in CAC."),
+    references={"campaign_id": "campaigns"},
+    time_column="period_start",
+    columns=(
+        Column("period_start", "datetime", True, "First day of the period the amount was spent in.", "2024-04-01"),
+        Column("channel", "category", False, "Channel the amount was spent on (`sales` for the sales team's cost); "
+               "give this or campaign_id, not both.", "sales", nullable=True),
+        Column("campaign_id", "id", False, "Campaign the amount was spent on, added to its cost; give this or "
+               "channel, not both.", "C0042", nullable=True),
+        Column("amount", "float", True, "Amount spent.", "52000", nonnegative=True, max_value=MAX_AMOUNT),
+    ),
+)
+
+
 def bound_text(value: float) -> str:
     """A bound as a person reads it: ``5,000,000``, ``1600``, ``1e15``."""
     if float(value).is_integer() and abs(value) < 1e9:
@@ -247,7 +289,9 @@ def bound_text(value: float) -> str:
 
 
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (ACCOUNTS, TECHNOGRAPHICS, ACTIVITIES, INTENT, LEADS, OPPORTUNITIES, REVENUE)
+    t.name: t for t in (ACCOUNTS, TECHNOGRAPHICS, ACTIVITIES, INTENT, LEADS, OPPORTUNITIES, REVENUE, CAMPAIGNS, SPEND)
 }
+SPEND_TABLES: tuple[str, ...] = ("campaigns", "spend")
+"""Tables of spend, not of accounts: they hold no ``account_id`` and no account's event (buckets leave them out)."""
 TABLE_NAMES: tuple[str, ...] = tuple(TABLES)
 FILE_SUFFIXES: tuple[str, ...] = (".parquet", ".csv")

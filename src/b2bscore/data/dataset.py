@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
-from b2bscore.data.contract import TABLES, TableSpec
+from b2bscore.data.contract import SPEND_TABLES, TABLES, TableSpec
 from b2bscore.errors import DataError, MissingTableError
 
 _EMPTY_DTYPES = {
@@ -55,6 +55,8 @@ class Dataset:
     leads: pd.DataFrame | None = None
     opportunities: pd.DataFrame | None = None
     revenue: pd.DataFrame | None = None
+    campaigns: pd.DataFrame | None = None
+    spend: pd.DataFrame | None = None
 
     def table(self, name: str) -> pd.DataFrame | None:
         if name not in TABLES:
@@ -81,9 +83,10 @@ class Dataset:
 
     @property
     def start(self) -> pd.Timestamp:
-        """The earliest recorded event of any dated table; a :class:`DataError` when there is none."""
-        stamps = [frame[TABLES[name].time_column].min() for name in self.available if name != "accounts"
-                  and len(frame := self.table(name))]
+        """The earliest recorded event of any dated table of accounts (not a campaign's start or a period of spend,
+        which may be planned long before); a :class:`DataError` when there is none."""
+        stamps = [frame[TABLES[name].time_column].min() for name in self.available
+                  if name != "accounts" and name not in SPEND_TABLES and len(frame := self.table(name))]
         stamps = [s for s in stamps if pd.notna(s)]
         if not stamps:
             raise DataError("the data holds no dated events, so nothing can be labelled")
@@ -141,7 +144,8 @@ class Dataset:
 
     def known_before(self, moment: pd.Timestamp) -> Dataset:
         """The data as it stood just before ``moment``: later rows removed, later closings and
-        end dates blanked (an opportunity closed afterwards was still open then)."""
+        end dates blanked (an opportunity closed afterwards was still open then). A campaign is known from its
+        start with its planned end and cost; spend from the start of its period."""
         moment = pd.Timestamp(moment)
         tables = {}
         for name in self.available:

@@ -65,6 +65,8 @@ class MappingConfig(BaseModel):
     leads: TableMapping | None = None
     opportunities: TableMapping | None = None
     revenue: TableMapping | None = None
+    campaigns: TableMapping | None = None
+    spend: TableMapping | None = None
 
     @model_validator(mode="before")
     @classmethod

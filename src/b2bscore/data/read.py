@@ -27,6 +27,8 @@ ABSENT_CONSEQUENCES = {
     "leads": "lead-level features and the conversion model will be unavailable",
     "opportunities": "opportunity history and the win/loss labels will be unavailable",
     "revenue": "customer status, churn and lifetime-value models will be unavailable",
+    "campaigns": "campaign ROI will be unavailable, and CAC counts only the spend table",
+    "spend": "CAC counts only the campaigns' own costs (no sales or other spend)",
 }
 
 

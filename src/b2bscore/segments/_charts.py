@@ -81,3 +81,39 @@ def _formatter(unit: str):
     if unit == "money":
         return FuncFormatter(lambda v, _: money(v) if v else "0")
     return FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
+def cac_chart(rows: pd.DataFrame, kind: str) -> str:
+    """An ``<img>`` of the cost to acquire a customer (CAC) beside the predicted value of one, per segment of one
+    kind; segments without a new customer have no CAC and show only their value."""
+    key, descending = ("segment", False) if kind in _NATURAL_ORDER else ("accounts", True)
+    shown = rows.sort_values(key, ascending=not descending, kind="stable").head(_MAX_BARS).iloc[::-1]
+    height = 1.3 + 0.36 * len(shown)
+    figure = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
+    ax = figure.subplots()
+    y = np.arange(len(shown))
+    cac = shown["cac"].to_numpy(dtype=np.float64)
+    value = shown["avg_value"].to_numpy(dtype=np.float64)
+    ax.barh(y + 0.2, np.nan_to_num(value), height=0.4, color="#3b6ea8", label="Predicted value of a customer")
+    ax.barh(y - 0.2, np.nan_to_num(cac), height=0.4, color=np.where(cac > value, "#c0392b", "#d9822b"),
+            label="Cost to acquire one (CAC)")
+    for i, (c, v) in enumerate(zip(cac, value)):
+        ax.text(np.nan_to_num(v), i + 0.2, " " + money(v), va="center", fontsize=7)
+        ax.text(np.nan_to_num(c), i - 0.2, " " + (money(c) if np.isfinite(c) else "no new customer"), va="center",
+                fontsize=7)
+    ax.set_yticks(y, [_short(str(s)) for s in shown["segment"]])
+    ax.tick_params(labelsize=8)
+    ax.margins(x=0.2)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=4, min_n_ticks=2))
+    ax.xaxis.set_major_formatter(_formatter("money"))
+    ax.set_xlim(left=0)
+    ax.legend(fontsize=8, loc="lower right")
+    figure.suptitle(f"{_TITLES.get(kind, kind)}: cost to acquire a customer against its predicted value "
+                    "(red: costs more than it brings)", fontsize=10)
+    figure.subplots_adjust(left=0.27, right=0.97, top=1 - 0.55 / height, bottom=0.45 / height)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    width, pixels = int(WIDTH_IN * DPI), int(round(height * DPI))
+    return (f"<img alt='{_TITLES.get(kind, kind)}: cost to acquire a customer against its predicted value' "
+            f"width='{width}' height='{pixels}' src='data:image/png;base64,{encoded}'>")

@@ -211,6 +211,23 @@ class KpiConfig(_Frozen):
                          description="False discovery rate of the Benjamini-Hochberg correction over all segments tested.")
     min_customers: int = Field(default=30, ge=1, description="Churn is shown only for segments with this many customers.")
     backtest_days: int = Field(default=90, ge=1, description="Horizon of the tier backtest after the as-of date.")
+    accounts_are_market: bool = Field(default=False, description=(
+        "The accounts table holds the whole addressable market, so customers / accounts is a segment's market share; "
+        "leave false for a CRM's own accounts, where that ratio would overstate it."))
+
+
+class AttributionConfig(_Frozen):
+    """How won deals and spend are credited to campaigns (CAC and campaign ROI): ``rule`` over the touches (leads and
+    activities naming a campaign) of the deal's account before its opportunity was opened, at most ``lookback_days``
+    before; spend no account can be charged with (sales, channel spend, a campaign without a touch in the window) is
+    split over segments by ``unattributed_split``: their share of the window's touches, or of its new customers."""
+
+    rule: Literal["first_touch", "last_touch", "linear"] = Field(default="last_touch", description=(
+        "first_touch: all credit to the earliest touch; last_touch: to the latest before the opportunity; linear: "
+        "an equal share to each touch in the lookback."))
+    lookback_days: int = Field(default=180, ge=1, description="Touches this many days before the opportunity count.")
+    unattributed_split: Literal["touches", "new_customers"] = Field(default="touches", description=(
+        "How spend no account can be charged with is split over segments."))
 
 
 class SegmentConfig(_Frozen):
@@ -225,6 +242,7 @@ class SegmentConfig(_Frozen):
     clustering: ClusterConfig = ClusterConfig()
     fallback: ProxyConfig = ProxyConfig()
     kpis: KpiConfig = KpiConfig()
+    attribution: AttributionConfig = AttributionConfig()
     reasons: int = Field(default=3, ge=1, le=10, description="Reasons listed per account.")
     features: FeatureConfig = FeatureConfig()
 

@@ -29,9 +29,13 @@ class SegmentDiff:
     new_accounts: tuple[str, ...]
     removed_accounts: tuple[str, ...]
     compared_accounts: int
+    kpi_moves: pd.DataFrame | None = None
+    """Segments whose CAC or campaign ROI moved (:func:`diff_kpis`); None when the previous KPIs were not at hand."""
 
     def to_dict(self) -> dict[str, object]:
+        moves = self.kpi_moves
         return {
+            "kpi_moves": moves.to_dict(orient="records") if moves is not None else None,
             "compared_accounts": self.compared_accounts,
             "moved_counts": self.moved_counts,
             "transitions": {k: {str(r): {str(c): int(v) for c, v in row.items()} for r, row in t.iterrows()}
@@ -56,6 +60,8 @@ class SegmentDiff:
         if len(shown):
             lines += ["", f"moved accounts (first {len(shown)} of {len(self.moved)}):"]
             lines += [f"  {r.account_id} {r.kind}: {r.previous} -> {r.current} -- {r.reason}" for r in shown.itertuples()]
+        if self.kpi_moves is not None:
+            lines += ["", _render_kpi_moves(self.kpi_moves, limit)]
         return "\n".join(lines)
 
     def main_reasons(self, kind: str = "tier", top: int = 5) -> list[tuple[str, int]]:
@@ -99,6 +105,50 @@ def diff_assignments(previous: pd.DataFrame, current: pd.DataFrame, previous_fea
     return SegmentDiff(transitions=transitions, moved=moved, moved_counts={k: int(changed[k].sum()) for k in kinds},
                        new_accounts=tuple(sorted(after_ids - before_ids)),
                        removed_accounts=tuple(sorted(before_ids - after_ids)), compared_accounts=len(common))
+
+
+KPI_MOVES: dict[str, tuple[str, float]] = {"cac": ("relative", 0.2), "campaign_roi": ("absolute", 0.5)}
+"""A KPI "moved" when CAC changed by at least 20% of its previous value, or campaign ROI by at least 0.5 (50 points)."""
+_KPI_NAMES = {"cac": "CAC", "campaign_roi": "campaign ROI"}
+KPI_MOVE_COLUMNS = ("kind", "segment", "kpi", "previous", "current", "change")
+
+
+def diff_kpis(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """The segments (in both KPI tables) whose CAC or campaign ROI moved by at least :data:`KPI_MOVES`, or became
+    known or unknown, largest relative move first."""
+    rows = []
+    on = ["kind", "segment"]
+    both = (previous.astype({"segment": str}).merge(current.astype({"segment": str}), on=on, suffixes=("_before", "_now")))
+    for kpi, (how, threshold) in KPI_MOVES.items():
+        if f"{kpi}_before" not in both.columns or f"{kpi}_now" not in both.columns:
+            continue
+        before = both[f"{kpi}_before"].to_numpy(dtype=np.float64)
+        now = both[f"{kpi}_now"].to_numpy(dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = np.where(how == "relative", (now - before) / np.abs(before), now - before)
+        moved = np.isfinite(before) != np.isfinite(now)
+        moved |= np.isfinite(change) & (np.abs(change) >= threshold)
+        for i in np.flatnonzero(moved):
+            rows.append((both.at[i, "kind"], both.at[i, "segment"], kpi, before[i], now[i], change[i]))
+    frame = pd.DataFrame(rows, columns=list(KPI_MOVE_COLUMNS))
+    order = np.argsort(-np.nan_to_num(np.abs(frame["change"].to_numpy(dtype=np.float64)), nan=np.inf), kind="stable")
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _render_kpi_moves(moves: pd.DataFrame, limit: int) -> str:
+    if moves.empty:
+        return "CAC and campaign ROI: no segment moved by 20% (CAC) or 0.5 (ROI)"
+    lines = [f"segments whose CAC or campaign ROI moved ({len(moves)}; first {min(limit, len(moves))}):"]
+    for r in moves.head(limit).itertuples():
+        lines.append(f"  {r.kind} / {r.segment}: {_KPI_NAMES[r.kpi]} {_kpi_text(r.kpi, r.previous)} -> "
+                     f"{_kpi_text(r.kpi, r.current)}")
+    return "\n".join(lines)
+
+
+def _kpi_text(kpi: str, value: float) -> str:
+    if not np.isfinite(value):
+        return "unknown"
+    return f"${value:,.0f}" if kpi == "cac" else f"{value:+.0%}"
 
 
 def _gist(reason: str) -> str:

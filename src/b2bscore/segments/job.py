@@ -38,6 +38,7 @@ from b2bscore.segments.diff import SegmentDiff
 from b2bscore.segments.segment import SegmentationResult, segment_accounts
 from b2bscore.segments.store import (
     CALLS_CUSTOMERS,
+    CAMPAIGNS,
     CALLS_PROSPECTS,
     KPIS,
     MANIFEST,
@@ -105,6 +106,11 @@ class SegmentJobResult:
     @property
     def kpis_path(self) -> Path:
         return self.version_dir / KPIS
+
+    @property
+    def campaigns_path(self) -> Path:
+        """Campaign ROI per campaign and per campaign x segment (header only without a campaigns table)."""
+        return self.version_dir / CAMPAIGNS
 
     def tier_counts(self) -> dict[str, int]:
         """Accounts per tier, in tier order."""
@@ -218,6 +224,9 @@ def _params(result: SegmentationResult, config: SegmentConfig) -> list[Param]:
         "kpi_min_segment_size": config.kpis.min_segment_size, "kpi_alpha": config.kpis.alpha,
         "kpi_min_customers": config.kpis.min_customers, "backtest_days": config.kpis.backtest_days,
         "tier_rules": ",".join(r.name for r in config.tiers.rules), "reasons": config.reasons,
+        "kpi_accounts_are_market": config.kpis.accounts_are_market, "attribution_rule": config.attribution.rule,
+        "attribution_lookback_days": config.attribution.lookback_days,
+        "attribution_unattributed_split": config.attribution.unattributed_split,
     }
     return [Param(k, str(v)) for k, v in values.items()]
 

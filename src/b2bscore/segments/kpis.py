@@ -17,6 +17,10 @@ Every KPI that describes the past uses only data known before ``as_of``, over th
 * ``avg_realised_revenue``: revenue invoiced in the window per paying account; ``avg_predicted_cltv``
   and ``avg_value``: means of the assignment's ``cltv_pred`` and ``value``.
 * ``open_pipeline`` and ``pipeline_share``: amount of opportunities open at ``as_of``, and its share of all.
+* ``market_share``: customers now / accounts, only when ``accounts_are_market`` (the accounts table is the whole
+  addressable market).
+* CAC, campaign ROI and engagement (``new_customers`` ... ``web_visits_per_account``): see ``acquisition.py``;
+  each rate beside the count behind it (``new_customers``, ``attributed_deals``, ``email_opens``, ``accounts``).
 
 Checks: ``substantial`` (at least ``min_segment_size`` accounts); ``measurable`` (a test could be
 run); ``differentiable``: conversion (prospects at start) differs from the rest of the same kind by
@@ -24,8 +28,11 @@ a chi-square test (Fisher's exact test when an expected count is below 5, ``conv
 realised revenue of its paying accounts differs from that of the rest's paying accounts by a two-sided
 Mann-Whitney U test (``value_p``), after a Benjamini-Hochberg correction over every test of every
 substantial segment of every kind (``conversion_q`` / ``value_q``) at false discovery rate ``alpha``.
-A segment is ``flagged`` -- worth a look -- only when it is substantial and differentiable; ``flag_reason``
-then says how it differs ("conversion 14.2% vs 8.1% for the rest"), and otherwise why it is not flagged.
+``actionable``: false when winning a customer costs more than one is worth (``cac`` above ``avg_value``, the
+predicted CLTV or that of look-alike customers); unknown CAC is not held against a segment.
+A segment is ``flagged`` -- worth a look -- only when it is substantial, differentiable and actionable;
+``flag_reason`` then says how it differs ("conversion 14.2% vs 8.1% for the rest"), and otherwise why it is not
+flagged.
 """
 
 from __future__ import annotations
@@ -40,22 +47,23 @@ from statsmodels.stats.multitest import multipletests
 from b2bscore.data.dataset import Dataset
 from b2bscore.errors import DataError
 from b2bscore.segments._format import money
+from b2bscore.segments.acquisition import MONEY_COLUMNS, acquisition_kpis, campaign_kpis, measure_acquisition
 from b2bscore.segments.assign import SEGMENT_KINDS
-from b2bscore.segments.config import KpiConfig
+from b2bscore.segments.config import AttributionConfig, KpiConfig
 
 DAY = pd.Timedelta(days=1)
 
 
 def segment_kpis(assignments: pd.DataFrame, data: Dataset, as_of: pd.Timestamp | str,
-                 config: KpiConfig = KpiConfig(), kinds: tuple[str, ...] = SEGMENT_KINDS) -> pd.DataFrame:
+                 config: KpiConfig = KpiConfig(), kinds: tuple[str, ...] = SEGMENT_KINDS,
+                 attribution: AttributionConfig = AttributionConfig()) -> pd.DataFrame:
     """One row per (kind, segment) of ``assignments`` with the KPIs and checks described above."""
-    missing = [c for c in ("account_id", *kinds) if c not in assignments.columns]
-    if missing:
-        raise DataError(f"assignments lack the column(s) {', '.join(missing)}")
+    _check_assignments(assignments, kinds)
     as_of = pd.Timestamp(as_of)
     start = as_of - config.window_days * DAY
-    # only these tables feed the KPIs; skipping the (large) event tables keeps the cut-off cheap
-    past = replace(data, technographics=None, activities=None, intent=None).known_before(as_of)
+    # only these tables feed the KPIs; skipping the (large) technographics and intent keeps the cut-off cheap
+    past = replace(data, technographics=None, intent=None).known_before(as_of)
+    acquisition = measure_acquisition(assignments, past, start, as_of, attribution)
     accounts = _account_outcomes(assignments, past, start, as_of, config)
     events = _events(past, start, as_of)
     total_pipeline = float(events["open"]["amount"].sum())
@@ -69,6 +77,8 @@ def segment_kpis(assignments: pd.DataFrame, data: Dataset, as_of: pd.Timestamp |
             row |= _funnel(events, ids)
             row |= _outcomes(accounts, assignments, member, config)
             row["pipeline_share"] = row["open_pipeline"] / total_pipeline if total_pipeline > 0 else np.nan
+            row["market_share"] = row["customers_now"] / row["accounts"] if config.accounts_are_market else np.nan
+            row |= acquisition_kpis(acquisition, member, attribution)
             row |= _tests(accounts, member)
             rows.append(row)
     frame = _checks(pd.DataFrame(rows), config)
@@ -77,8 +87,49 @@ def segment_kpis(assignments: pd.DataFrame, data: Dataset, as_of: pd.Timestamp |
     return frame
 
 
+def segment_campaigns(assignments: pd.DataFrame, data: Dataset, as_of: pd.Timestamp | str,
+                      config: KpiConfig = KpiConfig(), kinds: tuple[str, ...] = SEGMENT_KINDS,
+                      attribution: AttributionConfig = AttributionConfig()) -> pd.DataFrame:
+    """Campaign ROI over the KPI window, per campaign and per campaign x segment (``acquisition.campaign_kpis``),
+    with the window and the attribution rule on every row; no rows without a campaigns table."""
+    _check_assignments(assignments, kinds)
+    as_of = pd.Timestamp(as_of)
+    start = as_of - config.window_days * DAY
+    past = replace(data, technographics=None, intent=None).known_before(as_of)
+    frame = campaign_kpis(measure_acquisition(assignments, past, start, as_of, attribution), assignments, past, kinds)
+    frame.insert(2, "window_start", start)
+    frame.insert(3, "window_end", as_of)
+    frame["rule"] = f"{attribution.rule}, {attribution.lookback_days} days"
+    return frame
+
+
+def unavailable_kpis(data: Dataset, config: KpiConfig = KpiConfig()) -> list[str]:
+    """What the KPI table cannot show with this data, and why, in sentences."""
+    notes = []
+    if data.campaigns is None and data.spend is None:
+        notes.append("CAC and campaign ROI are unavailable: the data has no campaigns or spend table "
+                     "(see docs/data-contract.md)")
+    elif data.campaigns is None:
+        notes.append("campaign ROI is unavailable: the data has no campaigns table; CAC counts the spend table only")
+    elif data.spend is None:
+        notes.append("CAC counts the campaigns' own costs only: the data has no spend table (sales and other spend)")
+    if data.activities is None:
+        notes.append("engagement (email, content, webinars, web visits) is unavailable: the data has no activities table")
+    if not config.accounts_are_market:
+        notes.append("market share is not shown: set kpis.accounts_are_market when the accounts table holds the whole "
+                     "addressable market")
+    return notes
+
+
+def _check_assignments(assignments: pd.DataFrame, kinds: tuple[str, ...]) -> None:
+    missing = [c for c in ("account_id", *kinds) if c not in assignments.columns]
+    if missing:
+        raise DataError(f"assignments lack the column(s) {', '.join(missing)}")
+
+
 _MONEY_OR_DAYS = ("avg_won_deal", "median_sales_cycle_days", "open_pipeline", "avg_realised_revenue", "avg_predicted_cltv",
-                  "avg_value", "rest_avg_realised_revenue", "backtest_revenue_per_account")
+                  "avg_value", "rest_avg_realised_revenue", "backtest_revenue_per_account", *MONEY_COLUMNS,
+                  "cost", "revenue")
 
 
 def rounded_kpis(kpis: pd.DataFrame) -> pd.DataFrame:
@@ -218,7 +269,8 @@ def _checks(frame: pd.DataFrame, config: KpiConfig) -> pd.DataFrame:
             frame.at[i, f"{test}_q"] = float(value)
     significant = {t: (frame[f"{t}_q"] < config.alpha).to_numpy() for t in ("conversion", "value")}
     frame["differentiable"] = significant["conversion"] | significant["value"]
-    frame["flagged"] = frame["substantial"].to_numpy() & frame["differentiable"].to_numpy()
+    frame["actionable"] = ~(frame["cac"] > frame["avg_value"]).to_numpy()  # unknown CAC or value: not held against it
+    frame["flagged"] = frame["substantial"].to_numpy() & frame["differentiable"].to_numpy() & frame["actionable"].to_numpy()
     frame["flag_reason"] = [_reason(row, significant["conversion"][n], significant["value"][n], config)
                             for n, row in enumerate(frame.itertuples(index=False))]
     return frame
@@ -237,6 +289,9 @@ def _reason(row, conversion: bool, value: bool, config: KpiConfig) -> str:
     if value:
         found.append(f"revenue per paying account {money(row.avg_realised_revenue)} vs {money(row.rest_avg_realised_revenue)} "
                      f"for the rest (q = {row.value_q:.2g})")
+    if not row.actionable:
+        found.append(f"not actionable: a new customer costs {money(row.cac)} (CAC, {row.new_customers:,} new "
+                     f"customers), more than its predicted value of {money(row.avg_value)}")
     if found:
         return "; ".join(found)
     return f"not different from the rest (Benjamini-Hochberg q >= {config.alpha:g})"

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 
 from b2bscore.model.scoring import shown_probability
-from b2bscore.segments._charts import segment_chart
+from b2bscore.segments._charts import cac_chart, segment_chart
 from b2bscore.segments._format import money, pct
 from b2bscore.segments._profile import ClusterProfile
 from b2bscore.segments.assign import SEGMENT_KINDS
 from b2bscore.segments.backtest import TierBacktest
-from b2bscore.segments.config import KpiConfig
+from b2bscore.segments.config import AttributionConfig, KpiConfig
 
 RANKED_COLUMNS: tuple[str, ...] = (
     "rank", "account_id", "company", "tier", "tier_rule", "value_segment", "firmographic_segment",
@@ -65,10 +65,11 @@ def ranked_accounts(assignments: pd.DataFrame, accounts: pd.DataFrame, tier_orde
 
 def summary_html(assignments: pd.DataFrame, kpis: pd.DataFrame, profiles: list[ClusterProfile], *,
                  as_of: pd.Timestamp, notes: tuple[str, ...] = (), diff_text: str | None = None,
-                 backtest: TierBacktest | None = None, config: KpiConfig = KpiConfig()) -> str:
+                 backtest: TierBacktest | None = None, config: KpiConfig = KpiConfig(),
+                 kpi_notes: tuple[str, ...] = (), attribution: AttributionConfig = AttributionConfig()) -> str:
     """A self-contained HTML page, no wider than 1,200 px: notes, the tiers and their backtest, one chart per
-    segment kind (size, conversion, value), data-driven segment profiles, the segments that stand out, the KPI
-    tables in words and, after a refresh, what moved."""
+    segment kind (size, conversion, value), CAC against predicted value per tier, data-driven segment profiles,
+    the segments that stand out, the KPI tables in words and, after a refresh, what moved."""
     window = _window(kpis)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -79,6 +80,7 @@ def summary_html(assignments: pd.DataFrame, kpis: pd.DataFrame, profiles: list[C
         + (f" ({kpis['window_start'].iloc[0]:%Y-%m-%d} to {kpis['window_end'].iloc[0]:%Y-%m-%d})." if len(kpis) else ".")
         + "</p>",
         *(f"<p class='note'>{html.escape(n)}</p>" for n in notes),
+        *(f"<p class='note'>{html.escape(n[0].upper() + n[1:])}.</p>" for n in kpi_notes),
         "<h2>Accounts per tier</h2>", _counts_table(assignments),
     ]
     if backtest is not None:
@@ -87,6 +89,7 @@ def summary_html(assignments: pd.DataFrame, kpis: pd.DataFrame, profiles: list[C
         rows = kpis[kpis["kind"] == kind]
         if len(rows):
             parts += [f"<h2>{html.escape(KIND_TITLES.get(kind, kind))}s</h2>", segment_chart(rows, kind, window)]
+    parts += _acquisition_section(kpis, window, attribution)
     parts += ["<h2>Data-driven segment profiles</h2><ul>"]
     parts += [f"<li><b>{html.escape(p.name)}</b> ({p.size:,} accounts, {p.share:.0%}): {html.escape(p.text)}</li>"
               for p in profiles]
@@ -177,7 +180,57 @@ def _kpi_tables(kpis: pd.DataFrame, window: str, config: KpiConfig) -> str:
             f"{config.min_customers:,} customers at the start and now.")
     return ("<h3>Sales funnel</h3>" + _html_table(funnel_head, funnel, text_columns=1)
             + "<h3>Conversion, churn and value</h3>" + f"<p>{html.escape(note)}</p>"
-            + _html_table(outcome_head, outcome, text_columns=1))
+            + _html_table(outcome_head, outcome, text_columns=1) + _acquisition_table(kpis, window))
+
+
+def _acquisition_section(kpis: pd.DataFrame, window: str, attribution: AttributionConfig) -> list[str]:
+    """The chart of what a new customer costs against what one is worth, per segment of each ruled kind."""
+    if kpis.empty or "cac" not in kpis.columns or not np.isfinite(kpis["cac"].to_numpy(dtype=np.float64)).any():
+        return []
+    rule = {"first_touch": "the first campaign that reached the account",
+            "last_touch": "the last campaign that reached the account before the deal was opened",
+            "linear": "every campaign that reached the account, in equal shares"}[attribution.rule]
+    text = (f"What winning one new customer cost ({window}: sales and marketing spend charged to the segment, "
+            f"divided by its new customers) beside what a customer of the segment is predicted to bring. Where the "
+            f"cost is higher, the segment is not worth acquiring as it is (marked \"not actionable\"). Deals are "
+            f"credited to {rule}, within {attribution.lookback_days} days.")
+    parts = ["<h2>Cost to acquire a customer against its value</h2>", f"<p>{html.escape(text)}</p>"]
+    for kind in ("tier", "value_segment", "buying_stage", "cluster_name"):
+        rows = kpis[kpis["kind"] == kind]
+        if len(rows) and np.isfinite(rows["cac"].to_numpy(dtype=np.float64)).any():
+            parts.append(cac_chart(rows, kind))
+    return parts
+
+
+def _acquisition_table(kpis: pd.DataFrame, window: str) -> str:
+    """CAC, campaign ROI and engagement per segment, each beside the count behind it."""
+    if "cac" not in kpis.columns:
+        return ""
+    head = ["Segment", "Accounts", f"New customers ({window})", "Cost per new customer (CAC)", "Campaign cost",
+            "Campaign revenue", "Campaign ROI", "Deals credited to campaigns", "Accounts opening emails",
+            "Email opens", "Click-through (clicks per open)", "Downloads per account", "Webinars per account",
+            "Worth acquiring"]
+    rows = []
+    for kind in [k for k in SEGMENT_KINDS if k in set(kpis["kind"])]:
+        group = kpis[kpis["kind"] == kind]
+        if kind != "tier":
+            group = group.sort_values(["accounts", "segment"], ascending=[False, True], kind="stable")
+        rows.append([KIND_TITLES.get(str(kind), str(kind)) + "s"])
+        for r in group.itertuples(index=False):
+            rows.append([str(r.segment), f"{r.accounts:,}", f"{r.new_customers:,}", money(r.cac),
+                         money(r.campaign_cost), money(r.campaign_revenue), pct(r.campaign_roi, 0),
+                         f"{r.attributed_deals:,}", pct(r.email_reach_rate), f"{r.email_opens:,}",
+                         pct(r.email_click_through_rate), _per(r.content_downloads_per_account),
+                         _per(r.webinars_per_account), "" if np.isfinite(r.cac) and r.actionable else
+                         ("no: costs more than it brings" if np.isfinite(r.cac) else "")])
+    note = ("Campaign ROI is (revenue of the deals credited to the segment's campaigns - their cost) / their cost; "
+            "a rate on a handful of customers or deals is weak evidence: read it with the count beside it.")
+    return ("<h3>Acquisition cost, campaign return and engagement</h3>" + f"<p>{html.escape(note)}</p>"
+            + _html_table(head, rows, text_columns=1))
+
+
+def _per(value: float) -> str:
+    return "" if not np.isfinite(value) else f"{value:,.2f}"
 
 
 def _days(value: float) -> str:

@@ -19,19 +19,21 @@ from b2bscore.segments.backtest import TierBacktest, backtest_tiers
 from b2bscore.segments.calls import CallLists, call_lists
 from b2bscore.segments.cluster import carry_cluster_names
 from b2bscore.segments.config import SegmentConfig, check_rule_columns
-from b2bscore.segments.diff import SegmentDiff, diff_assignments
-from b2bscore.segments.kpis import segment_kpis
+from b2bscore.segments.diff import SegmentDiff, diff_assignments, diff_kpis
+from b2bscore.segments.kpis import segment_campaigns, segment_kpis, unavailable_kpis
 from b2bscore.segments.report import ranked_accounts, summary_html
 
 
 @dataclass(frozen=True)
 class SegmentationSnapshot:
     """An earlier segmentation to compare with: its assignment frame, the features it was built from, and
-    ``source``, where it was read from (recorded as ``previous`` in the new segmentation's manifest)."""
+    ``source``, where it was read from (recorded as ``previous`` in the new segmentation's manifest); ``kpis``, its
+    KPI table (None for a version written before there was one to compare: then no CAC or ROI moves are reported)."""
 
     assignments: pd.DataFrame
     features: pd.DataFrame
     source: str
+    kpis: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class SegmentationResult:
     manifest: dict[str, object]
     backtest: TierBacktest | None = None
     calls: CallLists | None = None  # the prospects' and the customers' call lists
+    campaigns: pd.DataFrame | None = None  # ROI per campaign and per campaign x segment
+    kpi_notes: tuple[str, ...] = ()  # the KPIs this data cannot give, and why
 
     @property
     def fallback(self) -> bool:
@@ -78,16 +82,24 @@ def segment_accounts(data: Dataset, as_of: pd.Timestamp | str, config: SegmentCo
     tier_order = tuple(dict.fromkeys([r.label for r in config.tiers.rules] + [config.tiers.default]))
     backtest = backtest_tiers(assignments.frame, data if outcomes is None else outcomes, as_of,
                               tier_order=tier_order, horizon_days=config.kpis.backtest_days)
-    kpis = _with_backtest(segment_kpis(assignments.frame, data, as_of, config.kpis), backtest)
+    kpis = _with_backtest(segment_kpis(assignments.frame, data, as_of, config.kpis, attribution=config.attribution),
+                          backtest)
+    campaigns = segment_campaigns(assignments.frame, data, as_of, config.kpis, attribution=config.attribution)
+    kpi_notes = tuple(unavailable_kpis(data, config.kpis))
     diff = (diff_assignments(previous.assignments, assignments.frame, previous.features, features)
             if previous is not None else None)
+    if diff is not None and previous.kpis is not None:
+        diff = replace(diff, kpi_moves=diff_kpis(previous.kpis, kpis))
     ranked = ranked_accounts(assignments.frame, data.accounts, tier_order)
     calls = call_lists(assignments.frame, features, data.accounts.set_index("account_id")["name"], _best_leads(scores))
     page = summary_html(assignments.frame, kpis, assignments.profiles, as_of=as_of, notes=assignments.notes,
-                        diff_text=diff.render() if diff else None, backtest=backtest, config=config.kpis)
-    manifest = _manifest(as_of, config, assignments, kpis, previous) | {"backtest": backtest.to_dict()}
+                        diff_text=diff.render() if diff else None, backtest=backtest, config=config.kpis,
+                        kpi_notes=kpi_notes, attribution=config.attribution)
+    manifest = _manifest(as_of, config, assignments, kpis, previous) | {"backtest": backtest.to_dict(),
+                                                                         "kpi_notes": list(kpi_notes)}
     return SegmentationResult(as_of=as_of, features=features, assignments=assignments, kpis=kpis, ranked=ranked,
-                              diff=diff, summary=page, manifest=manifest, backtest=backtest, calls=calls)
+                              diff=diff, summary=page, manifest=manifest, backtest=backtest, calls=calls,
+                              campaigns=campaigns, kpi_notes=kpi_notes)
 
 
 def _best_leads(scores: pd.DataFrame | None) -> pd.DataFrame | None:

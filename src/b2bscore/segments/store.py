@@ -9,7 +9,7 @@ it into place only when everything is written, so a failed job leaves no version
 job that was killed is removed by the next job that stages one.
 
 A version folder holds ``assignments.parquet``, ``features.parquet`` (what the next refresh diffs against),
-``profiles.json``, ``kpis.csv``, ``ranked_accounts.csv``, ``summary.html``, ``diff.json`` and ``segmentation.json``
+``profiles.json``, ``kpis.csv``, ``campaigns.csv`` (ROI per campaign and campaign x segment), ``ranked_accounts.csv``, ``summary.html``, ``diff.json`` and ``segmentation.json``
 (:data:`FILES`, written by :func:`write_segmentation`), then the job's ``diff.txt`` and ``manifest.json``.
 """
 
@@ -20,7 +20,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,8 +31,9 @@ import pyarrow.parquet as pq
 from b2bscore.errors import ConfigError, DataError
 from b2bscore.home import ProjectHome
 from b2bscore.io import remove_leftovers, temporary_name
+from b2bscore.segments.acquisition import CAMPAIGN_COLUMNS
 from b2bscore.segments.assign import SEGMENT_KINDS
-from b2bscore.segments.diff import SegmentDiff, diff_assignments
+from b2bscore.segments.diff import SegmentDiff, diff_assignments, diff_kpis
 from b2bscore.segments.kpis import rounded_kpis
 from b2bscore.segments.segment import SegmentationResult, SegmentationSnapshot
 
@@ -40,10 +41,11 @@ VERSION_FORMAT = "%Y%m%dT%H%M%SZ"
 MANIFEST = "manifest.json"
 ASSIGNMENTS, FEATURES, PROFILES = "assignments.parquet", "features.parquet", "profiles.json"
 KPIS, RANKED, SUMMARY = "kpis.csv", "ranked_accounts.csv", "summary.html"
+CAMPAIGNS = "campaigns.csv"
 CALLS_PROSPECTS, CALLS_CUSTOMERS = "call_list_prospects.csv", "call_list_customers.csv"
 DIFF, SEGMENTATION, DIFF_TEXT = "diff.json", "segmentation.json", "diff.txt"
-FILES: tuple[str, ...] = (ASSIGNMENTS, FEATURES, PROFILES, KPIS, RANKED, CALLS_PROSPECTS, CALLS_CUSTOMERS, SUMMARY, DIFF,
-                          SEGMENTATION)
+FILES: tuple[str, ...] = (ASSIGNMENTS, FEATURES, PROFILES, KPIS, CAMPAIGNS, RANKED, CALLS_PROSPECTS, CALLS_CUSTOMERS,
+                          SUMMARY, DIFF, SEGMENTATION)
 """What :func:`write_segmentation` writes: one segmentation, before the job adds ``diff.txt`` and the manifest."""
 _VERSION = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d{2,}))?$")
 _NO_VERSION_YET = "run `b2bscore segment --data DIR` first"
@@ -200,9 +202,10 @@ class SegmentStore:
                                 "with; run `b2bscore segment --data DIR` again once new data has arrived")
         self.manifest(against)
         before, after = self.snapshot(against), self.snapshot(version)
-        return VersionComparison(root=self.root, version=version, previous=against,
-                                 diff=diff_assignments(before.assignments, after.assignments, before.features,
-                                                       after.features))
+        diff = diff_assignments(before.assignments, after.assignments, before.features, after.features)
+        if before.kpis is not None and after.kpis is not None:
+            diff = replace(diff, kpi_moves=diff_kpis(before.kpis, after.kpis))
+        return VersionComparison(root=self.root, version=version, previous=against, diff=diff)
 
     def new_version_id(self, created_at: datetime) -> str:
         """A free id for a version created at ``created_at`` that sorts after every version already here.
@@ -261,8 +264,9 @@ def read_segmentation(folder: Path) -> SegmentationSnapshot:
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise DataError(f"segmentation {folder} lacks {', '.join(missing)}")
+    kpis = Path(folder) / KPIS
     return SegmentationSnapshot(assignments=pd.read_parquet(paths[0]), features=pd.read_parquet(paths[1]),
-                                source=str(folder))
+                                source=str(folder), kpis=pd.read_csv(kpis) if kpis.is_file() else None)
 
 
 def _write_files(result: SegmentationResult, folder: Path) -> None:
@@ -272,6 +276,7 @@ def _write_files(result: SegmentationResult, folder: Path) -> None:
         FEATURES: lambda p: result.features.to_parquet(p, index=False),
         PROFILES: lambda p: _dump(p, [pr.to_dict() for pr in result.assignments.profiles]),
         KPIS: lambda p: rounded_kpis(result.kpis).to_csv(p, index=False),
+        CAMPAIGNS: lambda p: _campaigns(result).to_csv(p, index=False),
         RANKED: lambda p: result.ranked.to_csv(p, index=False),
         CALLS_PROSPECTS: lambda p: _calls(result).prospects.to_csv(p, index=False),
         CALLS_CUSTOMERS: lambda p: _calls(result).customers.to_csv(p, index=False),
@@ -281,6 +286,16 @@ def _write_files(result: SegmentationResult, folder: Path) -> None:
     }
     for name in FILES:
         writers[name](folder / name)
+
+
+def _campaigns(result: SegmentationResult) -> pd.DataFrame:
+    """The campaign table as tools read it (money to 2 decimals, ROI and credits to 4); header only without one."""
+    if result.campaigns is None:
+        return pd.DataFrame({c: [] for c in CAMPAIGN_COLUMNS})
+    frame = result.campaigns.copy()
+    for column, decimals in (("cost", 2), ("revenue", 2), ("roi", 4), ("credited_deals", 4)):
+        frame[column] = frame[column].astype(float).round(decimals)
+    return frame
 
 
 def _calls(result: SegmentationResult):

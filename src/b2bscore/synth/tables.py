@@ -1,4 +1,4 @@
-"""Turn the simulated arrays into the seven contract tables (Arrow, contract column order)."""
+"""Turn the simulated arrays into the contract tables (Arrow, contract column order)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,15 @@ def technographics_table(pop: Population, tech: dict[str, np.ndarray]) -> pa.Tab
     })
 
 
-def activities_table(pop: Population, acts: dict[str, np.ndarray], ids: np.ndarray) -> pa.Table:
+def _campaign_column(campaign_ids: np.ndarray | None, touch: np.ndarray | None, n: int) -> pa.Array:
+    """The ``campaign_id`` of each row (null where ``touch`` is -1, or everywhere without campaigns)."""
+    if campaign_ids is None or touch is None:
+        return pa.nulls(n, pa.string())
+    return take(campaign_ids, touch)
+
+
+def activities_table(pop: Population, acts: dict[str, np.ndarray], ids: np.ndarray,
+                     campaign_ids: np.ndarray | None = None, touch: np.ndarray | None = None) -> pa.Table:
     return contract_table("activities", {
         "account_id": take(pop.account_id, acts["account"]),
         "lead_id": take(ids, acts["lead"]),
@@ -53,6 +61,7 @@ def activities_table(pop: Population, acts: dict[str, np.ndarray], ids: np.ndarr
         "activity_type": take(ACTIVITY_NAMES, acts["type"]),
         "topic": take(TOPICS, acts["topic"]),
         "value": floats(acts["value"], 1),
+        "campaign_id": _campaign_column(campaign_ids, touch, len(acts["account"])),
     })
 
 
@@ -65,7 +74,8 @@ def intent_table(pop: Population, tl: Timeline, intent: dict[str, np.ndarray]) -
     })
 
 
-def leads_table(pop: Population, funnel: Funnel, ids: np.ndarray) -> pa.Table:
+def leads_table(pop: Population, funnel: Funnel, ids: np.ndarray, campaign_ids: np.ndarray | None = None,
+                touch: np.ndarray | None = None) -> pa.Table:
     return contract_table("leads", {
         "lead_id": pa.array(ids.astype(object), pa.string()),
         "account_id": take(pop.account_id, funnel.lead_account),
@@ -73,6 +83,7 @@ def leads_table(pop: Population, funnel: Funnel, ids: np.ndarray) -> pa.Table:
         "source": take(SOURCES, funnel.lead_source),
         "job_title": pa.array(funnel.lead_title, pa.string()),
         "buying_role": take(BUYING_ROLES, funnel.lead_role),
+        "campaign_id": _campaign_column(campaign_ids, touch, len(ids)),
     })
 
 

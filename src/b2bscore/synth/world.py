@@ -12,6 +12,7 @@ import numpy as np
 from b2bscore.home import Progress, no_progress
 from b2bscore.synth import tables
 from b2bscore.synth.behaviour import simulate_activities
+from b2bscore.synth.campaigns import simulate_campaigns
 from b2bscore.synth.config import WorldConfig
 from b2bscore.synth.drift import Drift, drift_record
 from b2bscore.synth.firmographics import draw_population
@@ -82,17 +83,21 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_p
     progress("intent", 0.6)
     intent = simulate_intent(rng["intent"], tl, intensity, topics, drift)
     del intensity
+    campaigns = simulate_campaigns(config.seed, pop, tl, funnel, acts)  # its own stream: the world stays as it is
 
     progress("write", 0.7)
     ids = tables.lead_ids(len(funnel.lead_account))
     built = {
         "accounts": lambda: tables.accounts_table(pop),
         "technographics": lambda: tables.technographics_table(pop, tech),
-        "activities": lambda: tables.activities_table(pop, acts, ids),
+        "activities": lambda: tables.activities_table(pop, acts, ids, campaigns.campaign_ids,
+                                                      campaigns.activity_campaign),
         "intent": lambda: tables.intent_table(pop, tl, intent),
-        "leads": lambda: tables.leads_table(pop, funnel, ids),
+        "leads": lambda: tables.leads_table(pop, funnel, ids, campaigns.campaign_ids, campaigns.lead_campaign),
         "opportunities": lambda: tables.opportunities_table(pop, tl, funnel, ids),
         "revenue": lambda: tables.revenue_table(pop, tl, customers, orders),
+        "campaigns": lambda: campaigns.campaigns,
+        "spend": lambda: campaigns.spend,
     }
     counts: dict[str, int] = {}
     for i, (name, build) in enumerate(built.items()):
@@ -104,7 +109,7 @@ def generate_world(config: WorldConfig, out_dir: Path, progress: Progress = no_p
 
     progress("truth", 0.9)
     truth = {"leads": truth_leads(pop, funnel, ids), "customers": truth_customers(pop, tl, customers, ~buyer),
-             "segments": truth_segments(pop), "prospects": prospects}
+             "segments": truth_segments(pop), "prospects": prospects, "campaigns": campaigns.truth}
     if buyer.any():
         truth["buyers"] = truth_buyers(pop, tl, orders, price)
     for name, table in truth.items():
