@@ -88,7 +88,7 @@ def cac_chart(rows: pd.DataFrame, kind: str) -> str:
     kind; segments without a new customer have no CAC and show only their value."""
     key, descending = ("segment", False) if kind in _NATURAL_ORDER else ("accounts", True)
     shown = rows.sort_values(key, ascending=not descending, kind="stable").head(_MAX_BARS).iloc[::-1]
-    height = 1.3 + 0.36 * len(shown)
+    height = 1.6 + 0.36 * len(shown)
     figure = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
     ax = figure.subplots()
     y = np.arange(len(shown))
@@ -107,10 +107,10 @@ def cac_chart(rows: pd.DataFrame, kind: str) -> str:
     ax.xaxis.set_major_locator(MaxNLocator(nbins=4, min_n_ticks=2))
     ax.xaxis.set_major_formatter(_formatter("money"))
     ax.set_xlim(left=0)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)  # clear of the bars
     figure.suptitle(f"{_TITLES.get(kind, kind)}: cost to acquire a customer against its predicted value "
                     "(red: costs more than it brings)", fontsize=10)
-    figure.subplots_adjust(left=0.27, right=0.97, top=1 - 0.55 / height, bottom=0.45 / height)
+    figure.subplots_adjust(left=0.27, right=0.97, top=1 - 0.85 / height, bottom=0.45 / height)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")

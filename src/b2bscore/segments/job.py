@@ -38,8 +38,8 @@ from b2bscore.segments.diff import SegmentDiff
 from b2bscore.segments.segment import SegmentationResult, segment_accounts
 from b2bscore.segments.store import (
     CALLS_CUSTOMERS,
-    CAMPAIGNS,
     CALLS_PROSPECTS,
+    CAMPAIGNS,
     KPIS,
     MANIFEST,
     RANKED,
