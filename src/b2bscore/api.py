@@ -99,17 +99,24 @@ def segment(data_dir: PathArg, *, home: PathArg | ProjectHome | None = None,
 
 def score(data_dir: PathArg, out: PathArg, *, home: PathArg | ProjectHome | None = None,
           mapping: PathArg | MappingConfig | None = None, as_of: TimeArg = None, chunk_size: int = 20_000,
-          log_predictions: bool = True, progress: Progress = no_progress) -> BatchResult:
+          log_predictions: bool = True, online_store=None, progress: Progress = no_progress) -> BatchResult:
     """Score every open lead and every account with the registered champions, as ``b2bscore score`` does.
 
     ``out`` names the files (``scores.csv`` writes ``scores-leads.csv`` and ``scores-accounts.csv``; ``.parquet``
     works too). ``as_of`` defaults to just after the data's end; ``log_predictions`` appends the scores to the
-    prediction log that monitoring reads.
+    prediction log that monitoring reads; the features go to ``online_store`` (a ``StoreLocation`` or its text:
+    ``sqlite``, ``redis://HOST:PORT/DB``, ``off``; default ``$B2BSCORE_ONLINE_STORE``, else ``sqlite``).
     """
-    from b2bscore.serving.batch import run_batch_scoring
+    import os
 
+    from b2bscore.serving.batch import run_batch_scoring
+    from b2bscore.serving.online import StoreLocation
+
+    location = (online_store if isinstance(online_store, StoreLocation)
+                else StoreLocation.resolve(online_store, os.environ, source="online_store"))
     return run_batch_scoring(Path(data_dir), Path(out), home=_home(home), as_of=_time(as_of), mapping=_mapping(mapping),
-                             chunk_size=chunk_size, log_predictions=log_predictions, progress=progress)
+                             chunk_size=chunk_size, log_predictions=log_predictions, online_store=location,
+                             progress=progress)
 
 
 def monitor(data_dir: PathArg, *, home: PathArg | ProjectHome | None = None,

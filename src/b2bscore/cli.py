@@ -336,6 +336,10 @@ TaskChoice = Enum("TaskChoice", {**{name: name for name in TASK_NAMES}, "all": "
 
 
 HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Project home (default $B2BSCORE_HOME or ./b2bscore-home).")]
+OnlineStoreOption = Annotated[Optional[str], typer.Option(
+    "--online-store", help="The online feature store: sqlite (Feast's SQLite store under the home), "
+    "redis://HOST[:PORT][/DB] or off (default $B2BSCORE_ONLINE_STORE, else sqlite; the Redis password from "
+    "$B2BSCORE_REDIS_PASSWORD).")]
 
 
 @app.command()
@@ -491,22 +495,28 @@ def score(
     engine: EngineOption = EngineChoice.local,
     buckets: BucketsOption = None,
     master: MasterOption = None,
+    online_store: OnlineStoreOption = None,
 ) -> None:
-    """Batch scoring for CRM import: every open lead and every account, with reasons, scored by the champions."""
+    """Batch scoring for CRM import: every open lead and every account, with reasons, scored by the champions; their
+    features go to the online store that the service scores ids from."""
+    import os
+
     from b2bscore import api
+    from b2bscore.serving.online import StoreLocation
 
     runner = _engine(engine, buckets, master)
+    location = StoreLocation.resolve(online_store, os.environ, source="--online-store")
     with _progress("score") as progress:
         if runner.name == "local":
             result = api.score(data, out_file, home=home, mapping=mapping, as_of=as_of, chunk_size=chunk_size,
-                               log_predictions=log_predictions, progress=progress)
+                               log_predictions=log_predictions, online_store=location, progress=progress)
         else:
             from b2bscore.home import ProjectHome
             from b2bscore.serving.engines import run_scoring
 
             result = run_scoring(data, out_file, home=ProjectHome.resolve(home), mapping=_load_mapping(mapping),
                                  as_of=as_of, chunk_size=chunk_size, log_predictions=log_predictions, engine=runner,
-                                 progress=progress)
+                                 online_store=location, progress=progress)
     versions = ", ".join(f"{task} v{version}" for task, version in result.versions.items())
     out.print(f"scored as of {result.as_of} with {versions}")
     if result.leads_path is not None:
@@ -514,6 +524,10 @@ def score(
     else:
         out.print("no open leads to score")
     out.print(f"{result.accounts:,} accounts -> {result.accounts_path}")
+    if result.online_store is not None:
+        rows = sum(result.online_store["rows"].values())
+        out.print(f"online store ({result.online_store['store']}): {rows:,} feature rows as of {result.as_of}, "
+                  f"generation {result.online_store['generation']}")
 
 
 @app.command()
@@ -530,6 +544,8 @@ def serve(
     metrics_open: Annotated[bool, typer.Option("--metrics-open", help="Serve /metrics without the API key (for a Prometheus scraper inside your network); default: the key is needed, or what --config says.")] = False,
     log_flush_rows: Annotated[Optional[int], typer.Option("--log-flush-rows", show_default="5000", help="The prediction log writes a part once this many rows wait.")] = None,
     log_flush_seconds: Annotated[Optional[float], typer.Option("--log-flush-seconds", show_default="60", help="... or once the oldest row has waited this long (and always when the service stops).")] = None,
+    online_store: OnlineStoreOption = None,
+    store_max_age_hours: Annotated[Optional[float], typer.Option("--store-max-age-hours", show_default="36", help="/ready and /models call the online store stale past this age.")] = None,
 ) -> None:
     """Serve the champions over HTTP (BentoML): score_leads, score_accounts, health, ready, models.
 
@@ -541,7 +557,8 @@ def serve(
     settings = load_serve_config(config).updated(
         {"home": home, "refresh_seconds": refresh_seconds, "max_batch": max_batch, "workers": workers,
          "max_body_mb": max_body_mb, "metrics_open": metrics_open or None, "log_flush_rows": log_flush_rows,
-         "log_flush_seconds": log_flush_seconds},
+         "log_flush_seconds": log_flush_seconds, "online_store": online_store,
+         "store_max_age_hours": store_max_age_hours},
         source="b2bscore serve options")
     serve_service(settings, host=host, port=port)
 

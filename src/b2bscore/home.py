@@ -88,6 +88,13 @@ class ProjectHome:
         return self.root / "serving-cache"
 
     @property
+    def online_store_dir(self) -> Path:
+        """The embedded online feature store (Feast's SQLite store): one folder per generation written by
+        ``b2bscore score``, and ``current.json`` naming the complete one the service reads
+        (``b2bscore.serving.online``)."""
+        return self.root / "online-store"
+
+    @property
     def monitoring_dir(self) -> Path:
         """Monitoring runs (``runs/``, ``dry-runs/``) and the alert state."""
         return self.root / "monitoring"

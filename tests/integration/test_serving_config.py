@@ -69,7 +69,7 @@ def test_settings_go_through_arguments_unchanged(tmp_path):
 @pytest.mark.parametrize("content, needles", [
     ("max_batch: 0\n", ["serve.yaml", "max_batch", "greater than or equal to 1"]),
     ("workers: lots\n", ["serve.yaml", "workers", "integer"]),
-    ("max_batches: 10\n", ["serve.yaml", "max_batches", "max_batch, max_body_mb, metrics_open, refresh_seconds, workers"]),
+    ("max_batches: 10\n", ["serve.yaml", "max_batches", "max_batch, max_body_mb, metrics_open, online_store, refresh_seconds, store_max_age_hours, workers"]),
     ("max_body_mb: 0\n", ["serve.yaml", "max_body_mb", "greater than 0"]),
     ("metrics_open: perhaps\n", ["serve.yaml", "metrics_open", "boolean"]),
     ("log_flush_rows: 0\n", ["serve.yaml", "log_flush_rows", "greater than or equal to 1"]),
@@ -116,7 +116,7 @@ class _Exec(Exception):
 
 
 _DEFAULT_EDGE_ARGS = ["--arg", "max_body_mb=10.0", "--arg", "metrics_open=False", "--arg", "log_flush_rows=5000",
-                      "--arg", "log_flush_seconds=60.0"]
+                      "--arg", "log_flush_seconds=60.0", "--arg", "store_max_age_hours=36.0"]
 
 
 def test_the_edge_and_log_settings_go_through_arguments(tmp_path):

@@ -10,6 +10,7 @@ run at all raises a :class:`B2BScoreError` (exit 2).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import warnings
@@ -31,7 +32,8 @@ from b2bscore.model.champions import load_champions
 from b2bscore.model.tracking import activate, resolve_tracking
 from b2bscore.monitoring import alerts
 from b2bscore.monitoring.check import check_task
-from b2bscore.monitoring.config import MonitorConfig
+from b2bscore.monitoring.config import MonitorConfig, window_days
+from b2bscore.monitoring.freshness import check_store_freshness
 from b2bscore.monitoring.record import record_run
 from b2bscore.monitoring.reference import load_reference
 from b2bscore.monitoring.refresh import (
@@ -52,6 +54,7 @@ from b2bscore.monitoring.report import (
 from b2bscore.monitoring.result import MonitorResult, TaskCheck
 from b2bscore.monitoring.segments import check_segment_columns
 from b2bscore.segments.store import SegmentStore
+from b2bscore.serving.online import StoreLocation
 from b2bscore.serving.predlog import PredictionLog
 
 log = logging.getLogger(__name__)
@@ -129,8 +132,12 @@ def run_monitor(data_dir: Path, *, home: ProjectHome, config: MonitorConfig = Mo
                                                 "checked (run `b2bscore segment --data DIR`)",)
         notes += tuple(f"{UNREADABLE_LOG_PART} {part}: its rows are not in this check"
                        for part in sorted(unreadable))
+        store = check_store_freshness(home, StoreLocation.resolve(config.online_store, os.environ,
+                                                                  source="monitor setting online_store"),
+                                      now=checked_at, max_age_hours=window_days(config.online_store_max_age) * 24)
+        notes += (f"online store: {store.detail}",) if store.status == "warn" else ()
         result = MonitorResult(as_of=as_of, checked_at=checked_at, config=config, tasks=tuple(checks),
-                               skipped=skipped, notes=notes)
+                               skipped=skipped, notes=notes, store=store)
         progress("report", 0.85)
         write_summary(result, staging)
         _publish(staging, folder)

@@ -145,10 +145,13 @@ class MonitorResult:
     tasks: tuple[TaskCheck, ...]
     skipped: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    store: object | None = None
+    """The online store's freshness (``b2bscore.monitoring.freshness.StoreFreshness``): a stale store is a warning."""
 
     @property
     def status(self) -> str:
-        return worst(t.status for t in self.tasks)
+        store = getattr(self.store, "status", "not_judged")
+        return worst([*(t.status for t in self.tasks), *([store] if store != "not_judged" else [])])
 
     def segments_with(self, status: str) -> list[tuple[TaskCheck, SegmentResult]]:
         return [(t, s) for t in self.tasks for s in t.segments if s.status == status]
@@ -161,5 +164,6 @@ class MonitorResult:
             "alerts": [f"{t.task}/{s.name}" for t, s in self.segments_with("alert")],
             "warnings": [f"{t.task}/{s.name}" for t, s in self.segments_with("warn")],
             "tasks": [t.to_dict() for t in self.tasks], "skipped": dict(self.skipped), "notes": list(self.notes),
+            "online_store": None if self.store is None else self.store.to_dict(),
             "thresholds": self.config.model_dump(mode="json", exclude={"webhook"}),
         }

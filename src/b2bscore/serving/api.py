@@ -20,6 +20,10 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def utc_now_aware() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 def _record_dicts(records: Sequence[LeadRecord | AccountRecord], now: datetime, *, with_lead: bool) -> list[dict]:
     out = []
     for record in records:

@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from b2bscore.io import check_writable, remove_leftovers, temporary_name
 from b2bscore.model.champions import load_champions
 from b2bscore.model.scoring import shown_probability
 from b2bscore.model.tracking import activate, resolve_tracking
+from b2bscore.serving.online import OnlineStoreWriter, StoreLocation, plan_views
 from b2bscore.serving.predict import (
     ACCOUNT_FILE_COLUMNS,
     LEAD_FILE_COLUMNS,
@@ -49,6 +50,7 @@ class BatchResult:
     as_of: pd.Timestamp
     versions: dict[str, str]
     segmentation: str | None = None  # the segment version whose tiers the files carry
+    online_store: dict | None = None  # the manifest of the online-store generation written (None: none was)
 
 
 class _Writer:
@@ -131,19 +133,20 @@ def _output_paths(out: Path) -> tuple[Path, Path]:
 
 def run_batch_scoring(data_dir: Path, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
                       mapping: MappingConfig | None = None, chunk_size: int = 20_000, log_predictions: bool = True,
-                      progress: Progress = no_progress) -> BatchResult:
+                      online_store: StoreLocation = StoreLocation(), progress: Progress = no_progress) -> BatchResult:
     """Score open leads and all accounts of ``data_dir`` as of ``as_of`` (default: midnight after the data's last
     event, the as-of ``b2bscore segment`` uses).
 
     Writes ``<out>-leads.<ext>`` and ``<out>-accounts.<ext>`` chunk by chunk, so the memory used by
-    features and scores stays bounded by ``chunk_size`` rows whatever the number of entities.
+    features and scores stays bounded by ``chunk_size`` rows whatever the number of entities; and the scored feature
+    rows into a new generation of the online store (``online_store``), published together with the files.
     """
     _output_paths(Path(out))
     _champions(home)
     progress("load data", 0.0)
     data, _ = load_dataset(Path(data_dir), mapping)
     return score_dataset(data, out, home=home, as_of=as_of, chunk_size=chunk_size, log_predictions=log_predictions,
-                         progress=progress)
+                         online_store=online_store, progress=progress)
 
 
 def _champions(home: ProjectHome) -> dict:
@@ -160,9 +163,9 @@ def scorers(champions: dict) -> dict[str, Scorer]:
 
 
 def _score_into(data: Dataset, champions: dict[str, Scorer], when: pd.Timestamp, segments, log,
-                chunk_size: int, progress: Progress, leads, accounts):
+                chunk_size: int, progress: Progress, leads, accounts, online=None):
     """Score open leads (with the conversion champion) and every account (churn, CLTV), chunk by chunk, into the
-    two writers (and the prediction log)."""
+    two writers (and the prediction log, and each task's feature rows into ``online``: ``write(task, features)``)."""
     accounts_table = data.accounts.drop_duplicates("account_id").set_index("account_id")
     names = accounts_table["name"] if "name" in accounts_table.columns else pd.Series(dtype=object)
     if "conversion" in champions:
@@ -173,16 +176,21 @@ def _score_into(data: Dataset, champions: dict[str, Scorer], when: pd.Timestamp,
             leads.write(segments.label(_with_company(scores, names), LEAD_FILE_COLUMNS))
             if log:
                 log.append("leads", scores, features, source="batch")
+            if online is not None:
+                online.write("conversion", features)
             progress("leads", 0.1 + 0.4 * min(1.0, (start + chunk_size) / max(len(entities), 1)))
     churn, cltv, propensity = champions.get("churn"), champions.get("cltv"), champions.get("propensity")
     frame = pd.DataFrame({"account_id": data.accounts["account_id"].to_numpy(), "as_of": when})
     if churn or cltv or propensity:
         for start in range(0, len(frame), chunk_size):
+            by_task: dict[str, pd.DataFrame] | None = {} if online is not None else None
             scores, features = score_account_rows(churn, cltv, data, frame.iloc[start:start + chunk_size],
-                                                  propensity=propensity)
+                                                  propensity=propensity, features_out=by_task)
             accounts.write(segments.label(_with_company(scores, names), ACCOUNT_FILE_COLUMNS))
             if log:
                 log.append("accounts", scores, features, source="batch")
+            for task, rows in (by_task or {}).items():
+                online.write(task, rows)
             progress("accounts", 0.5 + 0.5 * min(1.0, (start + chunk_size) / len(frame)))
     return leads, accounts
 
@@ -199,23 +207,38 @@ def _segments_and_folder(home: ProjectHome, leads_path: Path) -> SegmentLookup:
 
 
 @contextmanager
-def _published(*writers: _Writer) -> Iterator[tuple[_Writer, ...]]:
+def _published(*writers: _Writer, online: OnlineStoreWriter | None = None) -> Iterator[tuple[_Writer, ...]]:
     """The writers of one set of files, written under temporary names and renamed together when the block ends
-    without error (a run that fails or is killed leaves the previous complete set as it was), discarded otherwise."""
+    without error (a run that fails or is killed leaves the previous complete set as it was), discarded otherwise.
+    ``online``, the online store's new generation, is published just before the files are renamed (a failure there
+    discards the files too)."""
     try:
         yield writers
         for writer in writers:
             writer.close()
+        if online is not None:
+            online.publish()
         for writer in writers:
             writer.publish()
     except BaseException:
         for writer in writers:
             writer.discard()
+        if online is not None:
+            online.discard()
         raise
 
 
+def _online_writer(home: ProjectHome, location: StoreLocation, champions: dict,
+                   when: pd.Timestamp) -> OnlineStoreWriter | None:
+    """The online store's next generation for these champions (None: the store is off)."""
+    if not location.enabled:
+        return None
+    return OnlineStoreWriter(home, location, plan_views(champions), when)
+
+
 def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
-                  chunk_size: int = 20_000, log_predictions: bool = True, progress: Progress = no_progress) -> BatchResult:
+                  chunk_size: int = 20_000, log_predictions: bool = True, online_store: StoreLocation = StoreLocation(),
+                  progress: Progress = no_progress) -> BatchResult:
     """``run_batch_scoring`` on an already loaded ``Dataset``."""
     leads_path, accounts_path = _output_paths(Path(out))
     champions = _champions(home)
@@ -223,11 +246,19 @@ def score_dataset(data: Dataset, out: Path, *, home: ProjectHome, as_of: pd.Time
     when = pd.Timestamp(as_of) if as_of is not None else data.resolve_as_of(None, purpose="scoring")
     log = PredictionLog(home.predictions_dir) if log_predictions else None
     segments = _segments_and_folder(home, leads_path)
-    with _published(_Writer(leads_path), _Writer(accounts_path)) as writers:
-        leads, accounts = _score_into(data, scorers(champions), when, segments, log, chunk_size, progress, *writers)
+    online = _online_writer(home, online_store, champions, when)
+    with _published(_Writer(leads_path), _Writer(accounts_path), online=online) as writers:
+        leads, accounts = _score_into(data, scorers(champions), when, segments, log, chunk_size, progress, *writers,
+                                      online=online)
     progress("done", 1.0)
     return BatchResult(leads_path=leads_path if leads.rows else None, accounts_path=accounts_path, leads=leads.rows,
-                       accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()}, segmentation=segments.version)
+                       accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()},
+                       segmentation=segments.version, online_store=_summary(online))
+
+
+def _summary(online: OnlineStoreWriter | None) -> dict | None:
+    return None if online is None else {"generation": online.generation, "rows": dict(online.rows),
+                                        "store": online.location.describe()}
 
 
 @dataclass(frozen=True)
@@ -239,6 +270,8 @@ class EntityScores:
     leads: list[pd.DataFrame]
     accounts: list[pd.DataFrame]
     logged: dict[str, list[pd.DataFrame]]
+    features: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
+    """Each task's scored feature rows (for the online store; empty when not asked for)."""
 
 
 class _Collected(list):
@@ -269,25 +302,38 @@ class _LogRows:
             self.rows.setdefault(kind, []).append(log_rows(scores, features, source=source, now=self.now))
 
 
+class _FeatureRows(dict):
+    """An online writer that keeps each task's feature chunks (``OnlineStoreWriter``'s ``write``)."""
+
+    def write(self, task: str, features: pd.DataFrame) -> None:
+        self.setdefault(task, []).append(features)
+
+
 def score_entities(data: Dataset, champions: dict[str, Scorer], when: pd.Timestamp, *, chunk_size: int = 20_000,
-                   log_at: datetime | None = None) -> EntityScores:
+                   log_at: datetime | None = None, keep_features: bool = False) -> EntityScores:
     """Score the open leads and accounts of ``data`` (typically one bucket of accounts) as ``score_dataset`` does,
-    keeping the rows instead of writing them; ``log_at``: the prediction log's time (None: nothing logged)."""
+    keeping the rows instead of writing them; ``log_at``: the prediction log's time (None: nothing logged);
+    ``keep_features``: keep each task's feature rows too (for the online store)."""
     log = _LogRows(log_at, {}) if log_at is not None else None
+    features = _FeatureRows() if keep_features else None
     leads, accounts = _score_into(data, champions, when, _Unlabelled(), log, chunk_size, no_progress, _Collected(),
-                                  _Collected())
-    return EntityScores(leads=list(leads), accounts=list(accounts), logged=log.rows if log else {})
+                                  _Collected(), online=features)
+    return EntityScores(leads=list(leads), accounts=list(accounts), logged=log.rows if log else {},
+                        features=dict(features or {}))
 
 
 def write_entity_scores(parts: Iterable[EntityScores], out: Path, *, home: ProjectHome, champions: dict,
-                        when: pd.Timestamp, log_at: datetime | None, progress: Progress = no_progress) -> BatchResult:
+                        when: pd.Timestamp, log_at: datetime | None, online_store: StoreLocation = StoreLocation(),
+                        progress: Progress = no_progress) -> BatchResult:
     """Write the parts from :func:`score_entities` in the order given into ``<out>-leads`` and ``<out>-accounts``
     (renamed into place together when all are written, as ``score_dataset`` does), with the latest segmentation's
-    tier and segment, and append their rows to the prediction log when ``log_at`` is set."""
+    tier and segment, append their rows to the prediction log when ``log_at`` is set, and their feature rows
+    (``score_entities(..., keep_features=True)``) into a new generation of ``online_store``."""
     leads_path, accounts_path = _output_paths(Path(out))
     log = PredictionLog(home.predictions_dir) if log_at is not None else None
     segments = _segments_and_folder(home, leads_path)
-    with _published(_Writer(leads_path), _Writer(accounts_path)) as (leads, accounts):
+    online = _online_writer(home, online_store, champions, when)
+    with _published(_Writer(leads_path), _Writer(accounts_path), online=online) as (leads, accounts):
         for part in parts:
             for frame in part.leads:
                 leads.write(segments.label(frame, LEAD_FILE_COLUMNS))
@@ -296,7 +342,10 @@ def write_entity_scores(parts: Iterable[EntityScores], out: Path, *, home: Proje
             for kind, frames in part.logged.items():
                 if log is not None and frames:
                     log.write(kind, pd.concat(frames, ignore_index=True), now=log_at)
+            for task, frames in part.features.items():
+                for frame in frames if online is not None else ():
+                    online.write(task, frame)
     progress("done", 1.0)
     return BatchResult(leads_path=leads_path if leads.rows else None, accounts_path=accounts_path, leads=leads.rows,
                        accounts=accounts.rows, as_of=when, versions={t: c.version for t, c in champions.items()},
-                       segmentation=segments.version)
+                       segmentation=segments.version, online_store=_summary(online))

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from b2bscore.config_io import format_validation_error, read_config_mapping
 from b2bscore.errors import ConfigError
 from b2bscore.home import DEFAULT_HOME, HOME_ENV, ProjectHome
+from b2bscore.serving.online import ONLINE_STORE_ENV, REDIS_PASSWORD_ENV, StoreLocation
 
 API_KEY_ENV = "B2BSCORE_API_KEY"
 SERVICE_ARGUMENTS = "service arguments (bentoml --arg / --arg-file, or the Bento's build arguments)"
@@ -54,18 +55,32 @@ class ServeConfig(BaseModel):
                                                                 "rows of one kind are waiting ...")
     log_flush_seconds: float = Field(default=60.0, gt=0, description="... or once the oldest has waited this long "
                                                                      "(and when the service stops).")
+    online_store: str | None = Field(default=None, description="The online feature store scoring by id reads: "
+                                     "'sqlite' (Feast's SQLite store under the home), 'redis://HOST[:PORT][/DB]' or "
+                                     "'off'; none: $B2BSCORE_ONLINE_STORE, else sqlite. The Redis password comes "
+                                     "only from $B2BSCORE_REDIS_PASSWORD.")
+    store_max_age_hours: float = Field(default=36.0, gt=0, description="/ready and /models call the online store "
+                                       "stale when its features were written longer ago than this.")
     api_key: SecretStr | None = Field(default=None, description="Bearer token the scoring endpoints require "
                                       "(from $B2BSCORE_API_KEY); none: no authentication.")
+    redis_password: SecretStr | None = Field(default=None, description="The online store's Redis password (from "
+                                             "$B2BSCORE_REDIS_PASSWORD).")
+
+    def online_location(self) -> StoreLocation:
+        """Where the online store is, from ``online_store`` (resolved with the environment when the service starts)."""
+        return StoreLocation.parse(self.online_store, source="setting online_store",
+                                   password=None if self.redis_password is None else self.redis_password.get_secret_value())
 
     def service_arguments(self) -> dict[str, str]:
         """The settings as BentoML service arguments (``--arg key=value``), without the API key."""
-        return {name: str(value) for name, value in self.model_dump(exclude={"api_key"}, exclude_none=True).items()}
+        return {name: str(value) for name, value in self.model_dump(exclude={"api_key", "redis_password"},
+                                                                     exclude_none=True).items()}
 
     def updated(self, values: Mapping[str, Any], *, source: str) -> ServeConfig:
         """These settings with ``values`` laid over them (``None`` keeps a setting); errors name ``source``."""
         given = {name: value for name, value in values.items() if value is not None}
-        return _validated({**self.model_dump(exclude={"api_key"}, exclude_none=True), **given}, source=source,
-                          checked=given)
+        return _validated({**self.model_dump(exclude={"api_key", "redis_password"}, exclude_none=True), **given},
+                          source=source, checked=given)
 
 
 def load_serve_config(path: Path | None) -> ServeConfig:
@@ -92,7 +107,11 @@ def resolve_serve_config(arguments: Mapping[str, Any], environ: Mapping[str, str
     settings = _validated(arguments, source=source)
     home = ProjectHome.resolve(settings.home or Path(environ.get(HOME_ENV) or DEFAULT_HOME)).root
     key = environ.get(API_KEY_ENV) or None
-    return settings.model_copy(update={"home": home, "api_key": None if key is None else SecretStr(key)})
+    StoreLocation.resolve(settings.online_store, environ, source=source)  # a bad one stops the service here
+    password = environ.get(REDIS_PASSWORD_ENV) or None
+    return settings.model_copy(update={"home": home, "api_key": None if key is None else SecretStr(key),
+                                       "online_store": settings.online_store or environ.get(ONLINE_STORE_ENV) or None,
+                                       "redis_password": None if password is None else SecretStr(password)})
 
 
 def serve_workers(arguments: Mapping[str, Any]) -> int:
@@ -104,10 +123,13 @@ def _validated(values: Mapping[str, Any], *, source: str, checked: Mapping[str, 
     """``values`` as a ServeConfig; every problem is one ConfigError naming ``source`` and the field.
     ``checked`` holds the values that come from ``source`` when the others were already validated."""
     named = set(values if checked is None else checked)
+    if "redis_password" in named:
+        raise ConfigError(f"{source}: redis_password is not accepted here; set the {REDIS_PASSWORD_ENV} environment "
+                          "variable")
     if "api_key" in named:
         raise ConfigError(f"{source}: api_key is not accepted here; set the {API_KEY_ENV} environment variable "
                           "(a key in a file, on a command line or in a Bento's arguments can be read by others)")
-    settings = set(ServeConfig.model_fields) - {"api_key"}
+    settings = set(ServeConfig.model_fields) - {"api_key", "redis_password"}
     unknown = sorted(named - settings)
     if unknown:
         raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}; the settings are "

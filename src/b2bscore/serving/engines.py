@@ -45,6 +45,7 @@ from b2bscore.serving.batch import (
     scorers,
     write_entity_scores,
 )
+from b2bscore.serving.online import StoreLocation
 
 ENGINES = ("local", "buckets", "spark")
 DEFAULT_BUCKETS = 8
@@ -112,7 +113,8 @@ def run_features(data_dir: str | Path, out: Path, *, as_of: pd.Timestamp, entity
 
 def run_scoring(data_dir: str | Path, out: Path, *, home: ProjectHome, as_of: pd.Timestamp | None = None,
                 mapping: MappingConfig | None = None, chunk_size: int = 20_000, log_predictions: bool = True,
-                engine: Engine = Engine("buckets"), progress: Progress = no_progress) -> BatchResult:
+                engine: Engine = Engine("buckets"), online_store: StoreLocation = StoreLocation(),
+                progress: Progress = no_progress) -> BatchResult:
     """``b2bscore score`` on a bucketed engine: the files and prediction log of
     :func:`~b2bscore.serving.batch.run_batch_scoring`, computed bucket by bucket."""
     _output_paths(Path(out))
@@ -121,10 +123,10 @@ def run_scoring(data_dir: str | Path, out: Path, *, home: ProjectHome, as_of: pd
         when = (pd.Timestamp(as_of) if as_of is not None
                 else source.global_view(TIME_VIEW).resolve_as_of(None, purpose="scoring"))
         log_at = datetime.now(timezone.utc) if log_predictions else None
-        shared = (scorers(champions), when, chunk_size, log_at)
+        shared = (scorers(champions), when, chunk_size, log_at, online_store.enabled)
         parts = (part for _, part in _each_bucket(source, _scores_of_bucket, shared, engine, progress))
         return write_entity_scores(parts, Path(out), home=home, champions=champions, when=when, log_at=log_at,
-                                   progress=progress)
+                                   online_store=online_store, progress=progress)
 
 
 def _activities_of_bucket(source: PartitionedData, bucket: int, as_of: pd.Timestamp) -> ActivitySummary:
@@ -140,10 +142,11 @@ def _features_of_bucket(source: PartitionedData, bucket: int, shared) -> list[pd
 
 
 def _scores_of_bucket(source: PartitionedData, bucket: int, shared) -> EntityScores:
-    champions, when, chunk_size, log_at = shared
+    champions, when, chunk_size, log_at, keep_features = shared
     if not source.accounts[bucket]:
         return EntityScores(leads=[], accounts=[], logged={})
-    return score_entities(source.load_bucket(bucket), champions, when, chunk_size=chunk_size, log_at=log_at)
+    return score_entities(source.load_bucket(bucket), champions, when, chunk_size=chunk_size, log_at=log_at,
+                          keep_features=keep_features)
 
 
 def _each_bucket(source: PartitionedData, task: Callable, shared, engine: Engine,

@@ -59,15 +59,31 @@ def score_lead_rows(scorer: Scorer, data: Dataset, entities: pd.DataFrame, *, wi
 
 
 def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset, entities: pd.DataFrame, *,
-                       with_reasons: bool = True, propensity: Scorer | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       with_reasons: bool = True, propensity: Scorer | None = None,
+                       features_out: dict[str, pd.DataFrame] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(scores, features) of accounts ``entities`` (account_id, as_of): for prospects (accounts that never bought)
-    the chance to win a first deal, with its reasons; for customers churn risk, with its reasons, and value."""
+    the chance to win a first deal, with its reasons; for customers churn risk, with its reasons, and value.
+    ``features_out``, when given, receives each task's feature rows (the online store keeps them)."""
     models = [s for s in (propensity, churn, cltv) if s is not None]
     if not models:
         raise DataError("no propensity, churn or CLTV champion is registered yet: train them first "
                         "(b2bscore train all --data DIR)")
     built = FeatureCache(data, entities, entity="account")
-    features = built.features(models[0].champion.model.feature_config)
+    return score_account_features(churn, cltv, built.features, with_reasons=with_reasons, propensity=propensity,
+                                  features_out=features_out)
+
+
+def score_account_features(churn: Scorer | None, cltv: Scorer | None, features_of, *, with_reasons: bool = True,
+                           propensity: Scorer | None = None, features_out: dict[str, pd.DataFrame] | None = None
+                           ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`score_account_rows` on feature rows already built: ``features_of(config)`` returns the rows of the
+    accounts as built with a feature configuration (from the data, or from the online store)."""
+    models = [s for s in (propensity, churn, cltv) if s is not None]
+    if features_out is not None:
+        for task, scorer in (("propensity", propensity), ("churn", churn), ("cltv", cltv)):
+            if scorer is not None:
+                features_out[task] = features_of(scorer.champion.model.feature_config)
+    features = features_of(models[0].champion.model.feature_config)
     out = features[["account_id", "as_of"]].copy()
     customer = features["is_customer"].to_numpy(dtype=bool)
     prospect = prospect_mask(features)
@@ -76,7 +92,7 @@ def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset,
     if with_reasons:
         out["reasons_for"], out["reasons_against"] = "[]", "[]"
     if propensity is not None:
-        scored = propensity.score(built.features(propensity.champion.model.feature_config), with_reasons=with_reasons)
+        scored = propensity.score(features_of(propensity.champion.model.feature_config), with_reasons=with_reasons)
         out["propensity_probability"] = np.where(prospect, scored["probability"], np.nan)
         out["propensity_score"] = pd.Series(scored["score"].to_numpy(), index=out.index, dtype="Int64").where(prospect)
         out["propensity_grade"] = pd.Series(scored["grade"].to_numpy(), index=out.index, dtype=object).where(prospect)
@@ -85,7 +101,7 @@ def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset,
             out["reasons_against"] = pd.Series(scored["reasons_against"].to_numpy(), index=out.index).where(prospect, "[]")
         out["propensity_model_version"] = propensity.champion.version
     if churn is not None:
-        scored = churn.score(built.features(churn.champion.model.feature_config), with_reasons=with_reasons)
+        scored = churn.score(features_of(churn.champion.model.feature_config), with_reasons=with_reasons)
         out["churn_probability"] = np.where(customer, scored["probability"], np.nan)
         out["churn_score"] = pd.Series(scored["score"].to_numpy(), index=out.index, dtype="Int64").where(customer)
         risk = churn.champion.model.risk_level(scored["probability"].to_numpy())
@@ -97,7 +113,7 @@ def score_account_rows(churn: Scorer | None, cltv: Scorer | None, data: Dataset,
                 customer, out["reasons_against"])
         out["churn_model_version"] = churn.champion.version
     if cltv is not None:
-        scored = cltv.score(built.features(cltv.champion.model.feature_config), with_reasons=False)
+        scored = cltv.score(features_of(cltv.champion.model.feature_config), with_reasons=False)
         out["cltv_pred"] = np.where(customer, scored["value"], np.nan)
         out["cltv_model_version"] = cltv.champion.version
     return out[[c for c in ACCOUNT_COLUMNS if c in out]], features

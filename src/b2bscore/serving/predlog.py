@@ -132,6 +132,17 @@ class PredictionBuffer:
             full = sum(len(r) for r in self._rows[kind]) >= self.max_rows
         return self._flush([kind], min_rows=self.max_rows) if full else []
 
+    def add_later(self, kind: str, rows: int, build: Callable[[], pd.DataFrame]) -> list[Path]:
+        """Keep a scored batch of ``rows`` rows whose log rows ``build()`` returns (from :func:`log_rows`) when they
+        are written: the by-id path builds no frame while it answers."""
+        if rows <= 0:
+            return []
+        with self._lock:
+            self._rows.setdefault(kind, []).append(_Later(rows, build))  # type: ignore[arg-type]
+            self._since.setdefault(kind, self._clock())
+            full = sum(len(r) for r in self._rows[kind]) >= self.max_rows
+        return self._flush([kind], min_rows=self.max_rows) if full else []
+
     def pending(self, kind: str) -> int:
         with self._lock:
             return sum(len(r) for r in self._rows.get(kind, []))
@@ -162,6 +173,7 @@ class PredictionBuffer:
                     self._since.pop(kind, None)
                 if not batches:
                     continue
+                batches = [b.build() if isinstance(b, _Later) else b for b in batches]
                 try:
                     frame = pd.concat(batches, ignore_index=True)
                     pa.Table.from_pandas(frame)  # batches that cannot share one part (a column of two types)...
@@ -190,3 +202,13 @@ class PredictionBuffer:
             log.error("could not write %d %s rows to the prediction log under %s: %s", len(rows), kind,
                       self.log.root / kind, exc)
             return None
+
+
+class _Later:
+    """Rows of the buffer built only when written (:meth:`PredictionBuffer.add_later`)."""
+
+    def __init__(self, rows: int, build: Callable[[], pd.DataFrame]) -> None:
+        self.rows, self.build = rows, build
+
+    def __len__(self) -> int:
+        return self.rows

@@ -125,7 +125,7 @@ class ReasonWriter:
         """What 'for' and 'against' mean for the model's task (e.g. raises / lowers the chance to buy)."""
         self.top = top
 
-    def _reason(self, row: pd.Series, j: int, effect: float) -> Reason:
+    def _reason(self, row, j: int, effect: float) -> Reason:
         name = self.names[j]
         value = format_value(row[name], verbatim=self.verbatim[j], unit=self.units[j], log=self.logs[j])
         return Reason(feature=name, text=f"{self.descriptions[j]}: {value}", effect=float(effect))
@@ -134,24 +134,35 @@ class ReasonWriter:
         """For each row, (reasons for, reasons against), strongest first, ``top`` of each at most; ``contributions``
         are the model's for ``features`` (``ScoringModel.contributions``). A feature with a declared direction is
         a reason only where its value agrees with its side (see the module's docstring)."""
-        values = contributions[self.names].to_numpy()
-        may_raise, may_lower = self._sides(features)
+        directed = (features[[self.names[j] for j in self.directed]].to_numpy(dtype=np.float64)
+                    if len(self.directed) else np.zeros((len(features), 0)))
+        return self.explain_rows(lambda i: features.iloc[i], directed, contributions[self.names].to_numpy())
+
+    def explain_rows(self, row, directed: np.ndarray, values: np.ndarray) -> list[tuple[list[Reason], list[Reason]]]:
+        """:meth:`explain` without a feature frame: ``row(i)`` maps each feature name to row i's value,
+        ``directed`` holds the values of the features with a declared direction (columns in ``self.directed``
+        order, as float), ``values`` the contributions (columns in ``self.names`` order, no bias)."""
+        may_raise, may_lower = self._sides(directed)
         out = []
-        for i in range(len(features)):
-            row = features.iloc[i]
+        for i in range(len(values)):
             effects = values[i]
             up = np.flatnonzero((effects > 0) & may_raise[i])
             down = np.flatnonzero((effects < 0) & may_lower[i])
             up = up[np.argsort(-effects[up], kind="stable")][:self.top]
             down = down[np.argsort(effects[down], kind="stable")][:self.top]
-            out.append(([self._reason(row, j, effects[j]) for j in up], [self._reason(row, j, effects[j]) for j in down]))
+            if len(up) or len(down):
+                found = row(i)
+                out.append(([self._reason(found, j, effects[j]) for j in up],
+                            [self._reason(found, j, effects[j]) for j in down]))
+            else:
+                out.append(([], []))
         return out
 
-    def _sides(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _sides(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row and feature, whether it may be a reason for and a reason against: any feature without a declared
-        direction; one with a direction when its value lies on the matching side of its median (for 'up': above to
-        raise, below to lower), or is missing."""
-        shape = (len(features), len(self.names))
+        direction; one with a direction when its value (``values``: the directed features' values) lies on the
+        matching side of its median (for 'up': above to raise, below to lower), or is missing."""
+        shape = (len(values), len(self.names))
         may_raise, may_lower = np.ones(shape, dtype=bool), np.ones(shape, dtype=bool)
         if not len(self.directed):
             return may_raise, may_lower
@@ -159,7 +170,6 @@ class ReasonWriter:
         if self.medians is None:  # a model fitted before medians were kept: each on its declared side only
             may_raise[:, self.directed], may_lower[:, self.directed] = directions > 0, directions < 0
             return may_raise, may_lower
-        values = features[[self.names[j] for j in self.directed]].to_numpy(dtype=np.float64)
         side = np.sign(values - self.medians) * directions  # +1: the value raises the prediction, -1: lowers it
         missing = np.isnan(values)
         may_raise[:, self.directed] = missing | (side > 0)

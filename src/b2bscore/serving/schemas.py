@@ -155,7 +155,9 @@ class _Record(BaseModel):
     as_of: Optional[Annotated[datetime, AfterValidator(_naive_utc)]] = Field(
         None, description="Score as of this time (UTC; a time with a zone is converted); default: the time of the "
         "request. Only events before it are used; events after it are refused.")
-    account: Account = Field(description="The company: its firmographics.")  # type: ignore[valid-type]
+    account: Optional[Account] = Field(  # type: ignore[valid-type]
+        None, description="The company: its firmographics. Required unless the record names an id to look up "
+        "(then it is the data to score from when the online store does not know the id).")
     technographics: list[Technology] = _events(  # type: ignore[valid-type]
         "technographics", "Technologies the company runs.")
     activities: list[Activity] = _events(  # type: ignore[valid-type]
@@ -165,9 +167,14 @@ class _Record(BaseModel):
     revenue: list[Invoice] = _events("revenue", "The company's invoices.")  # type: ignore[valid-type]
     leads: list[Lead] = _events("leads", "Other leads of the company (buying committee).")  # type: ignore[valid-type]
 
+    def carries_data(self) -> bool:
+        """Whether the record holds data beyond an id (the account, a lead, any event)."""
+        return self.account is not None or getattr(self, "lead", None) is not None or any(
+            getattr(self, table) for table in _EVENT_TIMES) or bool(self.leads)
+
     def check_times(self, as_of: datetime) -> None:
         """Refuse events at or after the scoring time (they would be from the future), and a year after its year."""
-        for name in _YEARS:
+        for name in _YEARS if self.account is not None else ():
             year = getattr(self.account, name)
             if year is not None and year > as_of.year:
                 raise ValueError(f"account.{name} {year} is after the year of as_of {as_of.isoformat()}")
@@ -180,13 +187,29 @@ class _Record(BaseModel):
 
 
 class LeadRecord(_Record):
-    """One lead to score, with everything about its company the features need."""
+    """One lead to score: by its id (``lead_id``; its features are looked up in the online store), or with everything
+    about its company the features need (``account``, ``lead`` and the events)."""
 
-    lead: Lead = Field(description="The lead to score; its account_id, when given, must be the account's.")  # type: ignore[valid-type]
+    lead_id: Optional[str] = Field(
+        None, min_length=1, max_length=128, description="Score the lead of this id from the online store's features "
+        "(written by the nightly `b2bscore score`). Without it, the record must carry the account and the lead.",
+        examples=["L1"])
+    lead: Optional[Lead] = Field(  # type: ignore[valid-type]
+        None, description="The lead to score; its account_id, when given, must be the account's. Required unless "
+        "lead_id is given.")
 
     @model_validator(mode="after")
     def _lead_before_as_of(self) -> LeadRecord:
-        if self.lead.account_id is not None and self.lead.account_id != self.account.account_id:
+        if self.lead_id is None and (self.account is None or self.lead is None):
+            missing = " and ".join(n for n in ("account", "lead") if getattr(self, n) is None)
+            raise ValueError(f"{missing}: required, unless the record names a lead_id to look up in the online store")
+        if self.lead_id is not None and self.lead is not None and self.lead.lead_id != self.lead_id:
+            raise ValueError(f"lead.lead_id {self.lead.lead_id!r} is not the record's lead_id {self.lead_id!r}")
+        if self.lead is None:
+            if self.as_of is not None:
+                self.check_times(self.as_of)
+            return self
+        if self.account is not None and self.lead.account_id is not None and self.lead.account_id != self.account.account_id:
             raise ValueError(f"lead.account_id {self.lead.account_id!r} is not the record's account "
                              f"{self.account.account_id!r}")
         if self.as_of is not None:
@@ -198,32 +221,69 @@ class LeadRecord(_Record):
 
 
 class AccountRecord(_Record):
-    """One account to score."""
+    """One account to score: by its id (``account_id``; its features are looked up in the online store), or with its
+    data (``account`` and the events)."""
+
+    account_id: Optional[str] = Field(
+        None, min_length=1, max_length=128, description="Score the account of this id from the online store's "
+        "features (written by the nightly `b2bscore score`). Without it, the record must carry the account.",
+        examples=["A1"])
 
     @model_validator(mode="after")
     def _events_before_as_of(self) -> AccountRecord:
+        if self.account_id is None and self.account is None:
+            raise ValueError("account: required, unless the record names an account_id to look up in the online store")
+        if self.account_id is not None and self.account is not None and self.account.account_id != self.account_id:
+            raise ValueError(f"account.account_id {self.account.account_id!r} is not the record's account_id "
+                             f"{self.account_id!r}")
         if self.as_of is not None:
             self.check_times(self.as_of)
         return self
 
 
+class RecordError(BaseModel):
+    """Why one record of a batch was not scored (the others were)."""
+
+    status: int = Field(description="An HTTP status for this record alone: 404 when the online store does not know "
+                        "the id and the record carries no data to score it from; 503 when the store cannot be read.")
+    detail: str = Field(description="What is wrong, naming the id.")
+
+
+_FEATURES_AS_OF = ("The time the features were computed as of: the online store's as-of (the nightly batch's) for a "
+                   "record scored by id, the record's as_of for one scored from its data.")
+_SOURCE = ("Where the features came from: 'online_store' (looked up by id), 'online_store+request' (looked up, with "
+           "the lead's fresh fields of the request applied by the same feature code) or 'request' (computed from the "
+           "record's data).")
+
+
 class LeadScore(BaseModel):
     lead_id: str
-    account_id: str
-    probability: float = Field(description="Calibrated probability of a won deal within the horizon (90 days by default).")
-    score: int = Field(description="The probability as 0-100.")
-    grade: Literal["A", "B", "C", "D"] = Field(description="The probability against the average lead's: A at least 3x, "
-                                               "B at least 1.5x, C at least 0.75x, D below.")
+    account_id: Optional[str] = None
+    probability: Optional[float] = Field(None, description="Calibrated probability of a won deal within the horizon "
+                                         "(90 days by default).")
+    score: Optional[int] = Field(None, description="The probability as 0-100.")
+    grade: Optional[Literal["A", "B", "C", "D"]] = Field(
+        None, description="The probability against the average lead's: A at least 3x, B at least 1.5x, C at least "
+        "0.75x, D below.")
+    features_as_of: Optional[datetime] = Field(None, description=_FEATURES_AS_OF)
+    source: Optional[Literal["online_store", "online_store+request", "request"]] = Field(None, description=_SOURCE)
+    error: Optional[RecordError] = Field(None, description="Set when this record was not scored (its other fields "
+                                         "but the id are then null).")
     tier: Optional[str] = Field(None, description="The account's tier in the latest segmentation, when there is one.")
-    reasons_for: list[str] = Field(description="Up to 3 facts that raise the score most, in plain language.")
-    reasons_against: list[str] = Field(description="Up to 3 facts that lower the score most.")
-    model_version: str = Field(description="Version of b2bscore-conversion that scored it.")
+    reasons_for: list[str] = Field(default_factory=list, description="Up to 3 facts that raise the score most, in "
+                                   "plain language.")
+    reasons_against: list[str] = Field(default_factory=list, description="Up to 3 facts that lower the score most.")
+    model_version: Optional[str] = Field(None, description="Version of b2bscore-conversion that scored it.")
 
 
 class AccountScore(BaseModel):
     account_id: str
-    is_customer: bool
-    is_prospect: bool = Field(False, description="Has never bought: no won deal and no invoice so far.")
+    is_customer: Optional[bool] = None
+    is_prospect: Optional[bool] = Field(None, description="Has never bought: no won deal and no invoice so far.")
+    features_as_of: Optional[datetime] = Field(None, description=_FEATURES_AS_OF)
+    source: Optional[Literal["online_store", "online_store+request", "request"]] = Field(None, description=_SOURCE)
+    error: Optional[RecordError] = Field(None, description="Set when this record was not scored (its other fields "
+                                         "but the id are then null).")
     propensity_probability: Optional[float] = Field(None, description="Probability to win a first deal within 90 "
                                                     "days (prospects).")
     propensity_score: Optional[int] = None

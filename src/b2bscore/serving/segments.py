@@ -39,6 +39,10 @@ class SegmentLookup:
                 self.version = newest
             return self.version
 
+    def of(self, account_id: str | None) -> tuple[str | None, str | None]:
+        """The (tier, segment) of one account (None, None when it is not segmented yet)."""
+        return self._table.get(account_id, (None, None))
+
     def label(self, scores: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
         """``scores`` with the ``tier`` and ``segment`` (those of ``columns``) of each row's account (None for an
         account not segmented yet), in the order of ``columns``."""

@@ -28,7 +28,8 @@ from pydantic import Field
 
 from b2bscore.errors import B2BScoreError
 from b2bscore.home import ProjectHome
-from b2bscore.serving.api import score_account_records, score_lead_records
+from b2bscore.serving.api import score_account_records, score_lead_records, utc_now_aware
+from b2bscore.serving.byid import ByIdScoring, lead_log_rows
 from b2bscore.serving.config import ServeConfig, resolve_serve_config, serve_workers
 from b2bscore.serving.http import (
     RefusedRequest,
@@ -37,9 +38,10 @@ from b2bscore.serving.http import (
     field_paths,
     keep_request_data_out_of_logs,
 )
+from b2bscore.serving.online import OnlineFeatures
 from b2bscore.serving.predict import ACCOUNT_COLUMNS, LEAD_COLUMNS
 from b2bscore.serving.predlog import PredictionBuffer, PredictionLog
-from b2bscore.serving.schemas import AccountRecord, AccountScore, LeadRecord, LeadScore
+from b2bscore.serving.schemas import AccountRecord, AccountScore, LeadRecord, LeadScore, RecordError
 from b2bscore.serving.segments import SegmentLookup
 from b2bscore.serving.store import ModelStore
 
@@ -63,6 +65,9 @@ class ScoringService:
         self.home = ProjectHome.resolve(self.settings.home)
         self.store = ModelStore(self.home)
         self.store.refresh()
+        self.online = OnlineFeatures(self.home, self.settings.online_location())
+        self.online.refresh()
+        self.by_id = ByIdScoring(self.online)
         self.segments = SegmentLookup(self.home.segments_dir)
         self._refresh_segments()
         self.predictions = PredictionBuffer(PredictionLog(self.home.predictions_dir),
@@ -81,6 +86,9 @@ class ScoringService:
         while not self._stop.wait(interval):
             self.store.refresh()
             self._refresh_segments()
+            if self.online.refresh():
+                log.info("online store: serving generation %s (features as of %s)",
+                         self.online.manifest["generation"], self.online.manifest["as_of"])
 
     def _refresh_segments(self) -> None:
         try:
@@ -124,23 +132,60 @@ class ScoringService:
                                  log_reason=f"{kind}: {len(records)} records, over the maximum batch")
 
     @bentoml.api
-    def score_leads(self, leads: list[LeadRecord] = Field(description="Leads to score, each with its account's data.")
+    def score_leads(self, leads: list[LeadRecord] = Field(description="Leads to score: each by its lead_id (features "
+                                                          "from the online store) or with its account's data.")
                     ) -> list[LeadScore]:
         """Conversion probability, 0-100 score, grade and the reasons for and against, per lead."""
         self._check(leads, "leads")
         scorer = self.store.snapshot.scorers.get("conversion")
         if scorer is None:
             raise ServiceUnavailable(f"no conversion model is loaded: {self.store.ready()[1]}")
-        try:
-            scores, features = score_lead_records(scorer, leads)
-        except (B2BScoreError, ValueError) as exc:
-            raise _refused(exc) from None
-        self.predictions.add("leads", scores, features, source="api")
-        labelled = self.segments.label(scores, LEAD_COLUMNS)
-        return [LeadScore(**_json_reasons(row)) for row in labelled.to_dict("records")]
+        out: list[LeadScore | None] = [None] * len(leads)
+        from_data = [k for k, record in enumerate(leads) if record.lead_id is None]
+        by_id = [k for k, record in enumerate(leads) if record.lead_id is not None]
+        if by_id:
+            from_data += self._leads_by_id(scorer, leads, by_id, out)
+        if from_data:
+            from_data.sort()
+            try:
+                scores, features = score_lead_records(scorer, [leads[k] for k in from_data])
+            except (B2BScoreError, ValueError) as exc:
+                raise _refused(exc) from None
+            self.predictions.add("leads", scores, features, source="api")
+            labelled = self.segments.label(scores, (*LEAD_COLUMNS, "as_of"))
+            for k, row in zip(from_data, labelled.to_dict("records")):
+                out[k] = LeadScore(**_json_reasons(row), features_as_of=row["as_of"], source="request")
+        return out
+
+    def _leads_by_id(self, scorer, leads: list[LeadRecord], by_id: list[int], out: list) -> list[int]:
+        """Score the records of ``by_id`` the online store holds into ``out`` (with the fresh lead fields a record
+        carries applied on top); return those to score from their own data (the account's data came with them);
+        the others get a per-record error."""
+        ids = [leads[k].lead_id for k in by_id]
+        fresh = {j: leads[k].lead.model_dump() for j, k in enumerate(by_id)
+                 if leads[k].lead is not None and leads[k].account is None}
+        scored, rows, problem = self.by_id.leads(scorer, ids, fresh)
+        from_data, found = [], []
+        for j, (k, result) in enumerate(zip(by_id, scored)):
+            record = leads[k]
+            if record.account is not None and record.lead is not None:
+                from_data.append(k)  # the record carries the account's data: scored from it, as without an id
+            elif result is None:
+                out[k] = LeadScore(lead_id=record.lead_id, error=_unknown("lead", record.lead_id, problem, self.online))
+            elif (why := _not_applied(record)) is not None:
+                out[k] = LeadScore(lead_id=record.lead_id, error=RecordError(status=400, detail=why))
+            else:
+                tier, _ = self.segments.of(result["account_id"])
+                out[k] = LeadScore(**result, tier=tier)
+                found.append(j)
+        if found:
+            self.predictions.add_later("leads", len(found), lambda: _lead_log_rows(scorer, rows, scored, found))
+        return from_data
 
     @bentoml.api
-    def score_accounts(self, accounts: list[AccountRecord] = Field(description="Accounts to score.")) -> list[AccountScore]:
+    def score_accounts(self, accounts: list[AccountRecord] = Field(description="Accounts to score: each by its "
+                                                                   "account_id (features from the online store) or "
+                                                                   "with its data.")) -> list[AccountScore]:
         """Prospects: the chance to win a first deal, with its reasons; customers: churn risk, with its reasons, and
         predicted value."""
         self._check(accounts, "accounts")
@@ -149,13 +194,50 @@ class ScoringService:
         propensity = snapshot.scorers.get("propensity")
         if churn is None and cltv is None and propensity is None:
             raise ServiceUnavailable(f"no propensity, churn or CLTV model is loaded: {self.store.ready()[1]}")
-        try:
-            scores, features = score_account_records(churn, cltv, accounts, propensity=propensity)
-        except (B2BScoreError, ValueError) as exc:
-            raise _refused(exc) from None
-        self.predictions.add("accounts", scores, features, source="api")
-        labelled = self.segments.label(scores, ACCOUNT_COLUMNS)
-        return [AccountScore(**_json_reasons(_none_for_nan(row))) for row in labelled.to_dict("records")]
+        out: list[AccountScore | None] = [None] * len(accounts)
+        from_data = [k for k, record in enumerate(accounts) if record.account_id is None]
+        by_id = [k for k, record in enumerate(accounts) if record.account_id is not None]
+        if by_id:
+            from_data += self._accounts_by_id((churn, cltv, propensity), accounts, by_id, out)
+        if from_data:
+            from_data.sort()
+            try:
+                scores, features = score_account_records(churn, cltv, [accounts[k] for k in from_data],
+                                                         propensity=propensity)
+            except (B2BScoreError, ValueError) as exc:
+                raise _refused(exc) from None
+            self.predictions.add("accounts", scores, features, source="api")
+            labelled = self.segments.label(scores, (*ACCOUNT_COLUMNS, "as_of"))
+            for k, row in zip(from_data, labelled.to_dict("records")):
+                out[k] = AccountScore(**_json_reasons(_none_for_nan(row)), features_as_of=row["as_of"], source="request")
+        return out
+
+    def _accounts_by_id(self, models: tuple, accounts: list[AccountRecord], by_id: list[int], out: list) -> list[int]:
+        """As :meth:`_leads_by_id`, for accounts."""
+        churn, cltv, propensity = models
+        ids = [accounts[k].account_id for k in by_id]
+        scores, features, found, problem = self.by_id.accounts(churn, cltv, propensity, ids)
+        from_data, rows = [], iter(() if scores is None else
+                                   self.segments.label(scores, ACCOUNT_COLUMNS).to_dict("records"))
+        for k, held in zip(by_id, found):
+            record = accounts[k]
+            row = next(rows) if held else None
+            if record.account is not None and (row is None or record.carries_data()):
+                from_data.append(k)
+            elif row is None:
+                out[k] = AccountScore(account_id=record.account_id,
+                                      error=_unknown("account", record.account_id, problem, self.online))
+            elif record.carries_data():
+                out[k] = AccountScore(account_id=record.account_id, error=RecordError(status=400, detail=(
+                    f"account {record.account_id!r}: events sent with an id are not applied (the features' windows "
+                    "need the account's whole history, which the online store does not keep); send the id alone, or "
+                    "the account with its history")))
+            else:
+                out[k] = AccountScore(**_json_reasons(_none_for_nan(row)), features_as_of=self.online.as_of,
+                                      source="online_store")
+        if scores is not None:
+            self.predictions.add("accounts", scores, features, source="api")
+        return from_data
 
     # -- operations (GET, open) --------------------------------------------------------
     @ops.get("/health")
@@ -167,13 +249,22 @@ class ScoringService:
     def ready(self):
         """Readiness: models are loaded (and from where); 503 with the reason when not."""
         ok, why = self.store.ready()
-        body = {"ready": ok, "detail": why, "models": self.store.snapshot.versions(), "missing": dict(self.store.missing)}
+        body = {"ready": ok, "detail": why, "models": self.store.snapshot.versions(), "missing": dict(self.store.missing),
+                "online_store": self._online_state()}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @ops.get("/models")
     def models(self) -> dict:
-        """The versions being served, their test metrics, and the registry's state."""
-        return self.store.describe()
+        """The versions being served, their test metrics, the registry's state and the online store's age."""
+        return {**self.store.describe(), "online_store": self._online_state()}
+
+    def _online_state(self) -> dict:
+        """The online store's generation, as-of, age and whether it is older than ``store_max_age_hours``."""
+        state = self.online.describe(utc_now_aware())
+        age = state["age_seconds"]
+        state["max_age_hours"] = self.settings.store_max_age_hours
+        state["stale"] = age is not None and age > self.settings.store_max_age_hours * 3600
+        return state
 
     @ops.get("/docs")
     def docs(self) -> RedirectResponse:
@@ -208,6 +299,34 @@ for _middleware, _options in edge_middlewares(
         max_bytes=lambda: int(_this_worker().settings.max_body_mb * 2**20),
         metrics=(RunnerTrafficMetricsMiddleware, {"namespace": "bentoml_service"})):
     ScoringService.add_asgi_middleware(_middleware, **_options)
+
+
+def _unknown(entity: str, key: str, problem: str | None, online: OnlineFeatures) -> RecordError:
+    """The per-record error of an id the online store cannot score (the record carries no data to score it from)."""
+    if problem is not None:
+        return RecordError(status=503, detail=f"{entity} {key!r} cannot be scored by id: {problem}")
+    data = "its account's data" if entity == "lead" else "its data"
+    return RecordError(status=404, detail=(
+        f"{entity} {key!r} is not in the online store (features as of {online.manifest['as_of']}; one created since "
+        f"then is not there yet): send it with {data} to score it"))
+
+
+def _not_applied(record: LeadRecord) -> str | None:
+    """Why the data a by-id lead record carries cannot be applied on top of its stored features (None: it can)."""
+    events = [name for name in ("technographics", "activities", "intent", "opportunities", "revenue", "leads")
+              if getattr(record, name)]
+    if events:
+        return (f"lead {record.lead_id!r}: {', '.join(events)} sent with an id are not applied (the features' "
+                "windows need the account's whole history, which the online store does not keep); send the id "
+                "alone (with the lead's fresh fields if any), or the account and the lead with their history")
+    if record.lead is not None and record.lead.custom:
+        return (f"lead {record.lead_id!r}: lead.custom fields are not applied by id; send them with the account's "
+                "data, or leave them out")
+    return None
+
+
+def _lead_log_rows(scorer, rows, scored: list, found: list[int]) -> pd.DataFrame:
+    return lead_log_rows(scorer, rows, [scored[j] for j in found], found)
 
 
 def _json_reasons(row: dict) -> dict:
