@@ -42,8 +42,9 @@ def assignments(data) -> pd.DataFrame:
 
 
 def _plain(world: Path, labels: dict[str, str], as_of: pd.Timestamp, window_days: int, rule: str,
-           lookback_days: int) -> dict[str, dict[str, float]]:
-    """CAC and campaign ROI per segment, from the files, one row at a time."""
+           lookback_days: int) -> tuple[dict[str, dict[str, float]], dict[tuple[str, str], dict[str, float]]]:
+    """CAC and campaign ROI per segment, and ROI per (segment or "all", campaign), from the files, one row at a
+    time."""
     raw = {name: pd.read_parquet(world / f"{name}.parquet")
            for name in ("leads", "activities", "opportunities", "campaigns", "spend")}
     start = as_of - window_days * DAY
@@ -71,13 +72,16 @@ def _plain(world: Path, labels: dict[str, str], as_of: pd.Timestamp, window_days
             if at >= start:
                 in_window[campaign][account] += 1
     charge = defaultdict(float)
+    per_campaign = defaultdict(lambda: {"cost": 0.0, "revenue": 0.0})  # (segment or "all", campaign)
     pool = channel_spend
     for campaign, cost in window_cost.items():
         total = sum(in_window[campaign].values())
+        per_campaign["all", campaign]["cost"] = cost
         if total == 0:
             pool += cost
         for account, n in in_window[campaign].items():
             charge[account] += cost * n / total
+            per_campaign[labels[account], campaign]["cost"] += cost * n / total
     first_win, revenue = {}, defaultdict(float)
     won = raw["opportunities"][(raw["opportunities"]["stage"] == "won") & (raw["opportunities"]["closed_at"] < as_of)]
     for row in won.itertuples(index=False):
@@ -93,7 +97,11 @@ def _plain(world: Path, labels: dict[str, str], as_of: pd.Timestamp, window_days
         if rule == "linear":
             for _, campaign in seen:
                 credits[campaign] += 1.0 / len(seen)
-        revenue[row.account_id] += sum(credits.values()) * (0.0 if np.isnan(row.amount) else row.amount)
+        amount = 0.0 if np.isnan(row.amount) else row.amount
+        revenue[row.account_id] += sum(credits.values()) * amount
+        for campaign, credit in credits.items():
+            for key in ("all", labels[row.account_id]):
+                per_campaign[key, campaign]["revenue"] += credit * amount
     all_touches = sum(sum(v.values()) for v in in_window.values())
     out = {}
     for segment in sorted(set(labels.values())):
@@ -104,7 +112,7 @@ def _plain(world: Path, labels: dict[str, str], as_of: pd.Timestamp, window_days
         cost = sum(charge[a] for a in members)
         out[segment] = {"cac": spend / new if new else np.nan, "campaign_cost": cost,
                         "campaign_roi": (sum(revenue[a] for a in members) - cost) / cost, "new_customers": new}
-    return out
+    return out, {key: v for key, v in per_campaign.items() if v["cost"] > 0 or v["revenue"] > 0}
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -114,13 +122,24 @@ def test_cac_and_roi_match_a_plain_computation(world, data, assignments, rule, b
     attribution = AttributionConfig(rule=rule, lookback_days=120)
     kpis = segment_kpis(assignments, data, as_of, KpiConfig(window_days=window_days), kinds=("tier",),
                         attribution=attribution).set_index("segment")
-    expected = _plain(world, dict(zip(assignments["account_id"], assignments["tier"])), as_of, window_days, rule, 120)
+    expected, by_campaign = _plain(world, dict(zip(assignments["account_id"], assignments["tier"])), as_of,
+                                   window_days, rule, 120)
     for segment, figures in expected.items():
         assert kpis.at[segment, "new_customers"] == figures["new_customers"] > 0
         for column in ("cac", "campaign_cost", "campaign_roi"):
             assert kpis.at[segment, column] == pytest.approx(figures[column], rel=1e-9), (segment, column)
     assert kpis["attributed_deals"].sum() > 0
     assert (kpis["email_opens"] > 0).all() and kpis["email_click_through_rate"].between(0, 1).all()
+    # ROI per campaign and per campaign x segment: where the rule matters (per segment, every deal's credits sum to 1)
+    campaigns = segment_campaigns(assignments, data, as_of, KpiConfig(window_days=window_days), kinds=("tier",),
+                                  attribution=attribution)
+    got = {(r.segment, r.campaign_id): r for r in campaigns.itertuples()}
+    assert set(got) == set(by_campaign)
+    for key, figures in by_campaign.items():
+        assert got[key].cost == pytest.approx(figures["cost"], rel=1e-9, abs=1e-6), key
+        assert got[key].revenue == pytest.approx(figures["revenue"], rel=1e-9, abs=1e-6), key
+        if figures["cost"] > 0:
+            assert got[key].roi == pytest.approx((figures["revenue"] - figures["cost"]) / figures["cost"], rel=1e-9)
 
 
 def test_rules_credit_differently_and_per_campaign_adds_up(data, assignments):

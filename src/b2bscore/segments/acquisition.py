@@ -9,7 +9,9 @@ Over the KPI window ``[start, as_of)``, with the attribution of ``attribution.py
   accounts when the window has none). ``cac`` = acquisition_spend / new_customers.
 * ``campaign_cost``: the campaign costs charged to the segment's accounts; ``campaign_revenue``: the amount of the
   segment's deals won in the window times their campaigns' credit; ``campaign_roi`` = (revenue - cost) / cost;
-  ``attributed_deals``: the won deals in the window credited to some campaign (the count behind the ROI).
+  ``attributed_deals``: the won deals in the window credited to some campaign (the count behind the ROI). A deal's
+  credits sum to 1 under every rule, so a segment's campaign revenue depends on the lookback (which deals have a
+  touch), not on the rule; the rule decides *which* campaign earns it: ``campaigns.csv``, per campaign x segment.
 * Engagement, from the window's activities: ``email_reach_rate`` (accounts that opened an email / accounts; the
   contract has no sends, so no open rate per email sent), ``email_opens`` and ``email_click_through_rate`` (clicks /
   opens), and content downloads, webinars attended and web visits per account.
