@@ -112,3 +112,17 @@ def test_without_campaign_tables_the_report_says_what_is_unavailable(tmp_path):
     notes = {i.table: i.message for i in issues if i.problem == "missing_table"}
     assert "campaign ROI will be unavailable" in notes["campaigns"] and "CAC" in notes["spend"]
     assert not [i for i in issues if i.severity == "error"]  # campaign ids without a campaigns table are not checked
+
+
+def test_buckets_hold_the_tables_of_accounts_only(tmp_path):
+    """campaigns and spend have no account_id: the bucketed engines (which compute features) leave them out."""
+    from b2bscore.data.buckets import partition_dataset, split_dataset
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    data, _ = load_dataset(write(folder), now=NOW)
+    parts = split_dataset(data, 2)
+    assert all(p.campaigns is None and p.spend is None for p in parts)
+    assert sum(len(p.leads) for p in parts) == len(data.leads)
+    partition = partition_dataset(data, 2, tmp_path / "partition")
+    assert "campaigns" not in partition.tables and "spend" not in partition.tables and "leads" in partition.tables
