@@ -278,8 +278,8 @@ def service(scored, tmp_path_factory):
     log = log_path.open("w")
     cli = Path(sys.executable).parent / "b2bscore"
     process = subprocess.Popen([str(cli), "serve", "--port", str(port), "--home", str(home.root),
-                                "--store-max-age-hours", "1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                                "--store-max-age-hours", "1", "--log-flush-seconds", "1"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(url, process, log_path)
@@ -307,6 +307,28 @@ def test_http_scores_by_id_as_the_batch_file(service, scored, data):
     assert response.status_code == 200, response.text
     assert response.json()[0]["source"] == "online_store"
     assert response.json()[0]["features_as_of"] == pd.Timestamp(accounts["as_of"].iloc[0]).isoformat()
+
+
+def test_http_by_id_scores_reach_the_prediction_log_with_their_features(service, scored):
+    import time
+
+    from b2bscore.serving.predlog import PredictionLog
+
+    home, _, leads, _ = scored
+    chosen = list(leads["lead_id"].iloc[-3:])
+    for lead_id in chosen:  # three requests, logged as one part
+        assert requests.post(f"{service}/score_leads", json={"leads": [{"lead_id": lead_id}]}, timeout=30).ok
+    deadline = time.monotonic() + 30
+    while True:
+        logged = PredictionLog(home.predictions_dir).read("leads")
+        if len(logged) and set(chosen) <= set(logged["lead_id"]):
+            break
+        assert time.monotonic() < deadline, "the by-id scores did not reach the prediction log"
+        time.sleep(0.5)
+    rows = logged[logged["lead_id"].isin(chosen)].drop_duplicates("lead_id").set_index("lead_id").loc[chosen]
+    batch = leads.set_index("lead_id").loc[chosen]
+    assert (rows["source"] == "api").all() and np.array_equal(rows["probability"], batch["probability"])
+    assert "lead_age_days" in rows.columns and rows["lead_age_days"].notna().all()
 
 
 def test_http_unknown_ids_get_a_404_per_record_or_are_scored_from_their_data(service, scored, data):

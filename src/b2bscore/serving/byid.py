@@ -155,7 +155,7 @@ class _ArrayBaseline:
                          for c, p in zip(encoder.categories_, encoder.infrequent_categories_)]
                 start = sum(width[:i])
                 block = out[:, start:start + width[i]]
-                self.onehot.append(({v: block[k] for k, v in enumerate(values)}, block[-2], block[-1]))
+                self.onehot.append(({v: k for k, v in enumerate(values)}, block))  # None: -2, unknown: -1
 
     def encode(self, matrix: np.ndarray, categories: list[list]) -> np.ndarray:
         """The pipeline's encoded columns of the rows whose model matrix is ``matrix`` (its numbers come first) and
@@ -168,9 +168,8 @@ class _ArrayBaseline:
             block = np.hstack([imputed, missing[:, self.flagged].astype(np.float64)])
             block = np.sign(block) * np.log1p(np.abs(block))
             parts.append((block - self.mean) / self.scale)
-        for i, (known, none_row, unknown_row) in enumerate(self.onehot):
-            parts.append(np.vstack([none_row if row[i] is None else known.get(row[i], unknown_row)
-                                    for row in categories]))
+        for i, (known, block) in enumerate(self.onehot):
+            parts.append(block[[-2 if row[i] is None else known.get(row[i], -1) for row in categories]])
         return np.hstack(parts)
 
     def margin(self, encoded: np.ndarray) -> np.ndarray:
@@ -299,11 +298,26 @@ class ByIdScoring:
         return scores, features, found, None
 
 
-def lead_log_rows(scorer: Scorer, rows: StoredRows, scored: list[dict], positions: list[int]) -> pd.DataFrame:
-    """The prediction-log rows of leads scored by id (``scored``: their results, at ``positions`` of ``rows``)."""
-    features = stored_frame(rows, scorer.champion.model.feature_config, "lead", positions)
-    scores = pd.DataFrame({"lead_id": [r["lead_id"] for r in scored], "account_id": [r["account_id"] for r in scored],
-                           "as_of": features["as_of"].to_numpy(),
-                           "probability": [r["probability"] for r in scored], "score": [r["score"] for r in scored],
-                           "grade": [r["grade"] for r in scored], "model_version": scorer.champion.version})
-    return log_rows(scores, features, source="api", now=datetime.now(timezone.utc))
+def lead_log_rows(payloads: list[tuple[Scorer, StoredRows, list[dict], list[int]]]) -> pd.DataFrame:
+    """The prediction-log rows of leads scored by id: each payload holds the champion, the rows read, the results
+    and their positions in the rows (one frame for many requests; the rows of one generation and version at once)."""
+    groups: dict[tuple, list] = {}
+    for payload in payloads:
+        scorer, rows = payload[0], payload[1]
+        groups.setdefault((id(scorer), rows.as_of, rows.layout), []).append(payload)
+    frames = []
+    for group in groups.values():
+        scorer, first = group[0][0], group[0][1]
+        merged = StoredRows(ids=[rows.ids[k] for _, rows, _, at in group for k in at],
+                            layout=first.layout, numbers=np.vstack([rows.numbers[at] for _, rows, _, at in group]),
+                            texts=[rows.texts[k] for _, rows, _, at in group for k in at],
+                            found=np.ones(sum(len(at) for *_, at in group), dtype=bool), as_of=first.as_of)
+        scored = [r for _, _, results, _ in group for r in results]
+        features = stored_frame(merged, scorer.champion.model.feature_config, "lead", list(range(len(scored))))
+        scores = pd.DataFrame({"lead_id": [r["lead_id"] for r in scored],
+                               "account_id": [r["account_id"] for r in scored], "as_of": features["as_of"].to_numpy(),
+                               "probability": [r["probability"] for r in scored],
+                               "score": [r["score"] for r in scored], "grade": [r["grade"] for r in scored],
+                               "model_version": scorer.champion.version})
+        frames.append(log_rows(scores, features, source="api", now=datetime.now(timezone.utc)))
+    return pd.concat(frames, ignore_index=True)

@@ -132,13 +132,14 @@ class PredictionBuffer:
             full = sum(len(r) for r in self._rows[kind]) >= self.max_rows
         return self._flush([kind], min_rows=self.max_rows) if full else []
 
-    def add_later(self, kind: str, rows: int, build: Callable[[], pd.DataFrame]) -> list[Path]:
-        """Keep a scored batch of ``rows`` rows whose log rows ``build()`` returns (from :func:`log_rows`) when they
-        are written: the by-id path builds no frame while it answers."""
+    def add_later(self, kind: str, rows: int, payload: object, build: Callable[[list], pd.DataFrame]) -> list[Path]:
+        """Keep a scored batch of ``rows`` rows as ``payload``; its log rows (from :func:`log_rows`) are built when
+        they are written, by one ``build(payloads)`` call for all the consecutive batches of the same ``build``:
+        the by-id path builds no frame while it answers, and a part of many requests costs one build."""
         if rows <= 0:
             return []
         with self._lock:
-            self._rows.setdefault(kind, []).append(_Later(rows, build))  # type: ignore[arg-type]
+            self._rows.setdefault(kind, []).append(_Later(rows, payload, build))  # type: ignore[arg-type]
             self._since.setdefault(kind, self._clock())
             full = sum(len(r) for r in self._rows[kind]) >= self.max_rows
         return self._flush([kind], min_rows=self.max_rows) if full else []
@@ -173,7 +174,7 @@ class PredictionBuffer:
                     self._since.pop(kind, None)
                 if not batches:
                     continue
-                batches = [b.build() if isinstance(b, _Later) else b for b in batches]
+                batches = _built(batches)
                 try:
                     frame = pd.concat(batches, ignore_index=True)
                     pa.Table.from_pandas(frame)  # batches that cannot share one part (a column of two types)...
@@ -207,8 +208,23 @@ class PredictionBuffer:
 class _Later:
     """Rows of the buffer built only when written (:meth:`PredictionBuffer.add_later`)."""
 
-    def __init__(self, rows: int, build: Callable[[], pd.DataFrame]) -> None:
-        self.rows, self.build = rows, build
+    def __init__(self, rows: int, payload: object, build: Callable[[list], pd.DataFrame]) -> None:
+        self.rows, self.payload, self.build = rows, payload, build
 
     def __len__(self) -> int:
         return self.rows
+
+
+def _built(batches: list) -> list[pd.DataFrame]:
+    """``batches`` with each run of consecutive :class:`_Later` batches of one ``build`` built in one call."""
+    out: list[pd.DataFrame] = []
+    run: list[_Later] = []
+    for batch in [*batches, None]:
+        if run and not (isinstance(batch, _Later) and batch.build is run[0].build):
+            out.append(run[0].build([later.payload for later in run]))
+            run = []
+        if isinstance(batch, _Later):
+            run.append(batch)
+        elif batch is not None:
+            out.append(batch)
+    return out

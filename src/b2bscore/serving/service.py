@@ -179,7 +179,8 @@ class ScoringService:
                 out[k] = LeadScore(**result, tier=tier)
                 found.append(j)
         if found:
-            self.predictions.add_later("leads", len(found), lambda: _lead_log_rows(scorer, rows, scored, found))
+            self.predictions.add_later("leads", len(found), (scorer, rows, [scored[j] for j in found], found),
+                                       lead_log_rows)
         return from_data
 
     @bentoml.api
@@ -323,10 +324,6 @@ def _not_applied(record: LeadRecord) -> str | None:
         return (f"lead {record.lead_id!r}: lead.custom fields are not applied by id; send them with the account's "
                 "data, or leave them out")
     return None
-
-
-def _lead_log_rows(scorer, rows, scored: list, found: list[int]) -> pd.DataFrame:
-    return lead_log_rows(scorer, rows, [scored[j] for j in found], found)
 
 
 def _json_reasons(row: dict) -> dict:
