@@ -207,6 +207,9 @@ def test_a_segment_costing_more_than_it_brings_is_not_actionable(data, assignmen
     assert not kpis.at["Tier 2", "actionable"] and not kpis.at["Tier 2", "flagged"]
     assert "not actionable: a new customer costs" in kpis.at["Tier 2", "flag_reason"]
     assert kpis.loc[["Tier 1", "Tier 3"], "actionable"].all()
+    few = segment_kpis(cheap, data, data.resolve_as_of(None, purpose="t"),
+                       KpiConfig(min_new_customers=int(kpis.at["Tier 2", "new_customers"]) + 1), kinds=("tier",))
+    assert few["actionable"].all()  # a CAC over fewer new customers than that is not held against the segment
 
 
 def test_market_share_only_where_the_accounts_are_the_market(data, assignments):

@@ -211,6 +211,9 @@ class KpiConfig(_Frozen):
                          description="False discovery rate of the Benjamini-Hochberg correction over all segments tested.")
     min_customers: int = Field(default=30, ge=1, description="Churn is shown only for segments with this many customers.")
     backtest_days: int = Field(default=90, ge=1, description="Horizon of the tier backtest after the as-of date.")
+    min_new_customers: int = Field(default=5, ge=1, description=(
+        "A segment is judged not actionable (CAC above its predicted value) only with this many new customers: a CAC "
+        "over one or two customers is noise."))
     accounts_are_market: bool = Field(default=False, description=(
         "The accounts table holds the whole addressable market, so customers / accounts is a segment's market share; "
         "leave false for a CRM's own accounts, where that ratio would overstate it."))

@@ -29,7 +29,8 @@ realised revenue of its paying accounts differs from that of the rest's paying a
 Mann-Whitney U test (``value_p``), after a Benjamini-Hochberg correction over every test of every
 substantial segment of every kind (``conversion_q`` / ``value_q``) at false discovery rate ``alpha``.
 ``actionable``: false when winning a customer costs more than one is worth (``cac`` above ``avg_value``, the
-predicted CLTV or that of look-alike customers); unknown CAC is not held against a segment.
+predicted CLTV or that of look-alike customers) over at least ``min_new_customers`` new customers; an unknown CAC,
+or one over fewer new customers, is not held against a segment.
 A segment is ``flagged`` -- worth a look -- only when it is substantial, differentiable and actionable;
 ``flag_reason`` then says how it differs ("conversion 14.2% vs 8.1% for the rest"), and otherwise why it is not
 flagged.
@@ -269,7 +270,8 @@ def _checks(frame: pd.DataFrame, config: KpiConfig) -> pd.DataFrame:
             frame.at[i, f"{test}_q"] = float(value)
     significant = {t: (frame[f"{t}_q"] < config.alpha).to_numpy() for t in ("conversion", "value")}
     frame["differentiable"] = significant["conversion"] | significant["value"]
-    frame["actionable"] = ~(frame["cac"] > frame["avg_value"]).to_numpy()  # unknown CAC or value: not held against it
+    # unknown CAC or value, or a CAC over too few new customers, is not held against a segment
+    frame["actionable"] = ~((frame["cac"] > frame["avg_value"]) & (frame["new_customers"] >= config.min_new_customers)).to_numpy()
     frame["flagged"] = frame["substantial"].to_numpy() & frame["differentiable"].to_numpy() & frame["actionable"].to_numpy()
     frame["flag_reason"] = [_reason(row, significant["conversion"][n], significant["value"][n], config)
                             for n, row in enumerate(frame.itertuples(index=False))]
