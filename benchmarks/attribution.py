@@ -31,6 +31,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from b2bscore.data.load import load_dataset
+from b2bscore.io import write_text
 from b2bscore.segments.config import AttributionConfig, KpiConfig
 from b2bscore.segments.kpis import segment_campaigns
 from b2bscore.synth import WorldConfig, generate_world
@@ -107,7 +108,7 @@ def main() -> None:
         print("\nper campaign, first world (ROI as a multiple of cost: 1.0 = +100%):")
         print(shown.to_string(float_format=lambda v: f"{v:,.2f}"))
     if args.out:
-        args.out.write_text(json.dumps({"worlds": results, "first_world": first.reset_index().to_dict(orient="records")
+        write_text(args.out, json.dumps({"worlds": results, "first_world": first.reset_index().to_dict(orient="records")
                                         if first is not None else []}, indent=2, default=float))
 
 
