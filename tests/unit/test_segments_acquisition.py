@@ -199,6 +199,11 @@ def test_without_campaigns_or_spend_the_kpis_say_what_is_unavailable(data, assig
     assert only_spend["cac"].notna().all() and only_spend["campaign_roi"].isna().all()
     assert any("campaign ROI is unavailable" in n for n in unavailable_kpis(replace(data, campaigns=None)))
     assert any("no spend table" in n for n in unavailable_kpis(replace(data, spend=None)))
+    untouched = replace(data, leads=data.leads.assign(campaign_id=None), activities=data.activities.assign(campaign_id=None))
+    assert any("no lead or activity names a campaign" in n for n in unavailable_kpis(untouched))
+    assert not any("names a campaign" in n for n in unavailable_kpis(data))
+    kpis = segment_kpis(assignments, untouched, as_of, kinds=("tier",))
+    assert (kpis["campaign_revenue"] == 0).all() and (kpis["attributed_deals"] == 0).all() and kpis["cac"].notna().all()
 
 
 def test_a_segment_costing_more_than_it_brings_is_not_actionable(data, assignments):

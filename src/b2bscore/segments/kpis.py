@@ -50,6 +50,7 @@ from b2bscore.errors import DataError
 from b2bscore.segments._format import money
 from b2bscore.segments.acquisition import MONEY_COLUMNS, acquisition_kpis, campaign_kpis, measure_acquisition
 from b2bscore.segments.assign import SEGMENT_KINDS
+from b2bscore.segments.attribution import campaign_touches
 from b2bscore.segments.config import AttributionConfig, KpiConfig
 
 DAY = pd.Timedelta(days=1)
@@ -114,6 +115,9 @@ def unavailable_kpis(data: Dataset, config: KpiConfig = KpiConfig()) -> list[str
         notes.append("campaign ROI is unavailable: the data has no campaigns table; CAC counts the spend table only")
     elif data.spend is None:
         notes.append("CAC counts the campaigns' own costs only: the data has no spend table (sales and other spend)")
+    if data.campaigns is not None and campaign_touches(data).empty:
+        notes.append("no lead or activity names a campaign (campaign_id), so no deal can be credited to one: campaign "
+                     "revenue is 0 and campaign costs are split like sales spend")
     if data.activities is None:
         notes.append("engagement (email, content, webinars, web visits) is unavailable: the data has no activities table")
     if not config.accounts_are_market:
