@@ -15,7 +15,9 @@ from conftest import copy_home
 from typer.testing import CliRunner
 
 from b2bscore.cli import app
-from b2bscore.data.buckets import SPARK_SQL_BUCKET, bucket_of
+from b2bscore.data.buckets import SPARK_SQL_BUCKET, bucket_of, partition_dataset
+from b2bscore.data.load import load_dataset
+from b2bscore.serving.engines import _data_end
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -86,6 +88,16 @@ def test_partition_then_bucketed_scores_equal_the_whole_data_path(trained_world,
     for kind, keys in (("leads", ["lead_id"]), ("accounts", ["account_id"])):
         _assert_same(local_outputs / f"scores-{kind}.parquet", tmp_path / f"scores-{kind}.parquet", keys)
     assert (home.root / "predictions" / "accounts").is_dir()  # logged by default, as the local path does
+
+
+def test_the_data_end_is_found_bucket_by_bucket(trained_world, tmp_path):
+    """Issue 17: the default as-of came from a whole-data view of every time column (every activity's time), which
+    grew the scoring driver's memory with the data; the latest of the buckets' ends is the same, empty buckets
+    included."""
+    data, _ = load_dataset(trained_world.world)
+    source = partition_dataset(data, 500, tmp_path / "parts")
+    assert 0 in source.accounts  # more buckets than some hold accounts
+    assert _data_end(source) == data.end
 
 
 def test_bad_engine_options_are_one_message_and_a_non_zero_exit(trained_world, tmp_path):

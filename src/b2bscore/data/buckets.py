@@ -120,6 +120,12 @@ class PartitionedData:
         wanted = [c for c in columns if c in pq.read_schema(path, filesystem=fs).names]
         return pq.read_table(path, columns=wanted, filesystem=fs).to_pandas()
 
+    def bucket_view(self, bucket: int, columns: dict[str, tuple[str, ...]]) -> Dataset:
+        """One bucket's rows of the tables and columns named (as :meth:`global_view`, for one bucket)."""
+        fs, _ = filesystem(self.uri)
+        return Dataset(**{name: self.read_table(bucket, name, columns[name]) if columns[name]
+                          else _read(fs, self._path(bucket, name)) for name in self.tables if name in columns})
+
     def global_view(self, columns: dict[str, tuple[str, ...]]) -> Dataset:
         """Every bucket's rows of the tables and columns named (all columns for an empty tuple; tables not named
         and absent columns are left out), for the decisions taken once on the whole data."""

@@ -39,6 +39,11 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
+def as_of_after(end: pd.Timestamp) -> pd.Timestamp:
+    """The default as-of time of data whose last event is at ``end``: midnight after it, so that the last day counts."""
+    return pd.Timestamp(end).normalize() + pd.Timedelta(days=1)
+
+
 @dataclass(frozen=True)
 class Dataset:
     """All tables of one data directory, in canonical types (see ``b2bscore.data.contract``).
@@ -111,7 +116,7 @@ class Dataset:
         or midnight after the last event when None; a date outside is a :class:`DataError` naming the range and
         what the date is for (``purpose``, e.g. "segments")."""
         if as_of is None:
-            return self.end.normalize() + pd.Timedelta(days=1)
+            return as_of_after(self.end)
         try:
             moment = pd.Timestamp(as_of)
         except ValueError as exc:

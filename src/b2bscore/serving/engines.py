@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from b2bscore.data.buckets import PartitionedData, partition_dataset
+from b2bscore.data.dataset import as_of_after
 from b2bscore.data.load import load_dataset
 from b2bscore.data.mapping import MappingConfig
 from b2bscore.errors import ConfigError, DataError
@@ -120,13 +121,26 @@ def run_scoring(data_dir: str | Path, out: Path, *, home: ProjectHome, as_of: pd
     _output_paths(Path(out))
     champions = _champions(home)
     with _partitioned(data_dir, mapping, engine, progress) as source:
-        when = (pd.Timestamp(as_of) if as_of is not None
-                else source.global_view(TIME_VIEW).resolve_as_of(None, purpose="scoring"))
+        when = pd.Timestamp(as_of) if as_of is not None else as_of_after(_data_end(source))
         log_at = datetime.now(timezone.utc) if log_predictions else None
         shared = (scorers(champions), when, chunk_size, log_at, online_store.enabled)
         parts = (part for _, part in _each_bucket(source, _scores_of_bucket, shared, engine, progress))
         return write_entity_scores(parts, Path(out), home=home, champions=champions, when=when, log_at=log_at,
                                    online_store=online_store, progress=progress)
+
+
+def _data_end(source: PartitionedData) -> pd.Timestamp:
+    """The data's last event, bucket by bucket: a whole-data view of the time columns (every activity's time) grew
+    the driver's memory with the data. The latest of the buckets' ends is the whole data's end."""
+    ends, error = [], None
+    for bucket in range(source.buckets):
+        try:
+            ends.append(source.bucket_view(bucket, TIME_VIEW).end)
+        except DataError as exc:  # no dated event in this bucket
+            error = exc
+    if not ends:
+        raise error
+    return max(ends)
 
 
 def _activities_of_bucket(source: PartitionedData, bucket: int, as_of: pd.Timestamp) -> ActivitySummary:
