@@ -143,15 +143,18 @@ class ReasonWriter:
         ``directed`` holds the values of the features with a declared direction (columns in ``self.directed``
         order, as float), ``values`` the contributions (columns in ``self.names`` order, no bias)."""
         may_raise, may_lower = self._sides(directed)
+        # strongest first, ties in feature order (a stable sort); what may not be a reason sorts last, as +inf
+        up_key = np.where((values > 0) & may_raise, -values, np.inf)
+        down_key = np.where((values < 0) & may_lower, values, np.inf)
+        up_order = np.argsort(up_key, axis=1, kind="stable")[:, :self.top]
+        down_order = np.argsort(down_key, axis=1, kind="stable")[:, :self.top]
+        up_ok = np.isfinite(np.take_along_axis(up_key, up_order, axis=1))
+        down_ok = np.isfinite(np.take_along_axis(down_key, down_order, axis=1))
         out = []
         for i in range(len(values)):
-            effects = values[i]
-            up = np.flatnonzero((effects > 0) & may_raise[i])
-            down = np.flatnonzero((effects < 0) & may_lower[i])
-            up = up[np.argsort(-effects[up], kind="stable")][:self.top]
-            down = down[np.argsort(effects[down], kind="stable")][:self.top]
+            up, down = up_order[i][up_ok[i]], down_order[i][down_ok[i]]
             if len(up) or len(down):
-                found = row(i)
+                effects, found = values[i], row(i)
                 out.append(([self._reason(found, j, effects[j]) for j in up],
                             [self._reason(found, j, effects[j]) for j in down]))
             else:
