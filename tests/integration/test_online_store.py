@@ -199,6 +199,21 @@ def test_the_bucketed_engine_writes_the_same_rows(scored, trained_world, tmp_pat
                                          accounts["churn_probability"].to_numpy(dtype=float), equal_nan=True)
 
 
+@pytest.mark.slow
+def test_the_spark_engine_writes_the_same_rows(scored, trained_world, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
+        pytest.skip("needs pyspark and Java 17 (pip install -e '.[spark]'; apt-get install openjdk-17-jre-headless)")
+    source, _, leads, _ = scored
+    home = copy_home(source, tmp_path / "home")
+    shutil.rmtree(home.online_store_dir)
+    run_scoring(trained_world.world, home.root / "out" / "scores.parquet", home=home, log_predictions=False,
+                engine=Engine("spark", buckets=3, master="local[1]"))
+    found, _, _ = _reader(home).leads(_models(home)["conversion"], list(leads["lead_id"]))
+    _assert_leads_equal(found, leads)
+
+
 def test_a_bad_location_is_refused_naming_it():
     with pytest.raises(Exception, match="online store 'mysql://x'"):
         StoreLocation.parse("mysql://x", source="--online-store")

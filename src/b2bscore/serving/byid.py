@@ -67,7 +67,7 @@ class StoredScorer:
             return self._score_frame(rows, positions, entity)
         model = self.model
         matrix = self.matrix(rows, positions)
-        threads = {"num_threads": 1} if len(positions) < 64 else {}  # OpenMP's start-up costs more than a row
+        threads = {"num_threads": 1}  # measured: one thread is faster here, even for 1,000 rows (36 vs 47 ms)
         raw = model.booster_.predict(matrix, num_iteration=model.best_iteration_, **threads)
         contributions = model.booster_.predict(matrix, num_iteration=model.best_iteration_, pred_contrib=True,
                                                **threads)
