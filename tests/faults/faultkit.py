@@ -65,6 +65,7 @@ class CrashPoint:
 
 CRASH_POINTS: dict[str, CrashPoint] = {
     "score:second-account-chunk": CrashPoint("b2bscore.serving.batch", "score_account_rows", call=2),
+    "score:online-store-second-view": CrashPoint("b2bscore.serving.online", "_SqliteRows.write", call=2),
     "features:before-parquet-footer": CrashPoint("pyarrow.parquet", "ParquetWriter.close"),
     "segment:staged-before-publish": CrashPoint("mlflow.tracking", "MlflowClient.log_artifacts"),
     "monitor:before-first-report": CrashPoint("b2bscore.monitoring.job", "load_reference"),
