@@ -103,6 +103,16 @@ def _money(amount: float) -> str:
     return f"{sign}${amount:,.0f}"
 
 
+def _memo_key(j: int, raw: object) -> tuple | None:
+    """The key of a feature's value in the memo of reason texts (None: not memoised, e.g. pd.NA)."""
+    try:
+        if raw != raw:  # NaN: every missing float shares one key
+            return (j, "missing")
+        return (j, type(raw), raw) if hash(raw) is not None else None
+    except TypeError:
+        return None
+
+
 class ReasonWriter:
     """Turns contributions into reasons for one model (descriptions, units and directions looked up once)."""
 
@@ -124,11 +134,21 @@ class ReasonWriter:
         self.headings = HEADINGS.get(task, _GENERIC)
         """What 'for' and 'against' mean for the model's task (e.g. raises / lowers the chance to buy)."""
         self.top = top
+        self._texts: dict = {}  # (feature, type, value) -> text: counts and categories repeat across rows
 
     def _reason(self, row, j: int, effect: float) -> Reason:
         name = self.names[j]
-        value = format_value(row[name], verbatim=self.verbatim[j], unit=self.units[j], log=self.logs[j])
-        return Reason(feature=name, text=f"{self.descriptions[j]}: {value}", effect=float(effect))
+        raw = row[name]
+        key = _memo_key(j, raw)
+        text = self._texts.get(key) if key is not None else None
+        if text is None:
+            value = format_value(raw, verbatim=self.verbatim[j], unit=self.units[j], log=self.logs[j])
+            text = f"{self.descriptions[j]}: {value}"
+            if key is not None:
+                if len(self._texts) > 100_000:
+                    self._texts.clear()
+                self._texts[key] = text
+        return Reason(feature=name, text=text, effect=float(effect))
 
     def explain(self, features: pd.DataFrame, contributions: pd.DataFrame) -> list[tuple[list[Reason], list[Reason]]]:
         """For each row, (reasons for, reasons against), strongest first, ``top`` of each at most; ``contributions``
