@@ -283,6 +283,48 @@ def test_an_unreachable_redis_keeps_the_open_generation(scored, data, redis_url,
     assert "unreachable" in online.problem and online.manifest is not None
 
 
+def test_a_service_on_redis_scores_by_id_and_follows_a_new_generation(scored, data, redis_url, tmp_path):
+    source, _, leads, _ = scored
+    url, client = redis_url
+    home = copy_home(source, tmp_path / "home")
+    shutil.rmtree(home.online_store_dir)
+    location = StoreLocation.parse(url, source="test")
+    first = score_dataset(data, home.root / "out" / "scores.parquet", home=home, log_predictions=False,
+                          online_store=location)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "B2BSCORE_API_KEY")}
+    env["B2BSCORE_ONLINE_STORE"] = url  # the environment's store, as a container would get it
+    log_path = home.root / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "b2bscore"), "serve", "--port", str(port),
+                                    "--home", str(home.root), "--refresh-seconds", "1"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        service = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_answering(service, process, log_path)
+            state = requests.get(f"{service}/ready", timeout=10).json()["online_store"]
+            assert state["location"] == url and state["generation"] == first.online_store["generation"]
+            chosen = leads.head(3)
+            answers = requests.post(f"{service}/score_leads", json={"leads": [{"lead_id": i} for i in chosen["lead_id"]]},
+                                    timeout=30).json()
+            assert [a["probability"] for a in answers] == list(chosen["probability"])
+            second = score_dataset(data, home.root / "out" / "scores.parquet", home=home, log_predictions=False,
+                                   online_store=location)
+            import time
+
+            deadline = time.monotonic() + 30
+            while requests.get(f"{service}/models", timeout=10).json()["online_store"]["generation"] \
+                    != second.online_store["generation"]:
+                assert time.monotonic() < deadline, "the service did not follow the new generation"
+                time.sleep(0.5)
+            again = requests.post(f"{service}/score_leads", json={"leads": [{"lead_id": chosen["lead_id"].iloc[0]}]},
+                                  timeout=30).json()
+            assert again[0]["probability"] == chosen["probability"].iloc[0]
+        finally:
+            stop_process_group(process)
+    assert "Traceback" not in log_path.read_text()
+
+
 # -- a real service --------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def service(scored, tmp_path_factory):
