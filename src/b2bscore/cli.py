@@ -338,7 +338,7 @@ TaskChoice = Enum("TaskChoice", {**{name: name for name in TASK_NAMES}, "all": "
 HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Project home (default $B2BSCORE_HOME or ./b2bscore-home).")]
 OnlineStoreOption = Annotated[Optional[str], typer.Option(
     "--online-store", help="The online feature store: sqlite (Feast's SQLite store under the home), "
-    "redis://HOST[:PORT][/DB] or off (default $B2BSCORE_ONLINE_STORE, else sqlite; the Redis password from "
+    "redis://HOST:PORT/DB or off (default $B2BSCORE_ONLINE_STORE, else sqlite; the Redis password from "
     "$B2BSCORE_REDIS_PASSWORD).")]
 
 

@@ -214,6 +214,37 @@ def test_the_spark_engine_writes_the_same_rows(scored, trained_world, tmp_path):
     _assert_leads_equal(found, leads)
 
 
+def test_a_champion_built_on_other_features_is_refused_until_the_next_run(scored):
+    home, _, leads, _ = scored
+    scorer = _models(home)["conversion"]
+    online = OnlineFeatures(home, StoreLocation())
+    assert online.refresh()
+    config = scorer.champion.model.feature_config
+    assert online.unusable("conversion", config.model_copy(update={"excluded": ("lead_age_days",)})) is None
+    other = config.model_copy(update={"decay_days": config.decay_days + 1})
+    why = online.unusable("conversion", other)
+    assert "another feature configuration" in why and "b2bscore score" in why
+
+
+def test_score_names_the_store_it_wrote_or_writes_none(scored, trained_world, tmp_path):
+    from typer.testing import CliRunner
+
+    from b2bscore.cli import app
+
+    source, _, _, _ = scored
+    home = copy_home(source, tmp_path / "home")
+    shutil.rmtree(home.online_store_dir)
+    args = ["score", "--data", str(trained_world.world), "--out", str(tmp_path / "s.parquet"), "--home",
+            str(home.root), "--no-log"]
+    result = CliRunner().invoke(app, [*args, "--online-store", "off"])
+    assert result.exit_code == 0, result.output
+    assert not home.online_store_dir.exists() and "online store" not in result.output
+    result = CliRunner().invoke(app, [*args, "--online-store", "mysql://db"])
+    assert result.exit_code != 0 and "--online-store" in result.output and "mysql://db" in result.output
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "online store (sqlite)" in result.output
+
+
 def test_a_bad_location_is_refused_naming_it():
     with pytest.raises(Exception, match="online store 'mysql://x'"):
         StoreLocation.parse("mysql://x", source="--online-store")

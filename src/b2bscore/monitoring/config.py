@@ -159,7 +159,7 @@ class MonitorConfig(_Frozen):
     webhook: WebhookConfig = WebhookConfig()
     refresh: RefreshConfig = RefreshConfig()
     online_store: str | None = Field(default=None, description="The online store whose age is checked: sqlite, "
-                                     "redis://HOST[:PORT][/DB] or off; none: $B2BSCORE_ONLINE_STORE, else sqlite.")
+                                     "redis://HOST:PORT/DB or off; none: $B2BSCORE_ONLINE_STORE, else sqlite.")
     online_store_max_age: str = Field(default="36h", description="The online store's features older than this are a "
                                       "warning (the nightly `b2bscore score` did not run).")
 

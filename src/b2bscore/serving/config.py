@@ -56,7 +56,7 @@ class ServeConfig(BaseModel):
     log_flush_seconds: float = Field(default=60.0, gt=0, description="... or once the oldest has waited this long "
                                                                      "(and when the service stops).")
     online_store: str | None = Field(default=None, description="The online feature store scoring by id reads: "
-                                     "'sqlite' (Feast's SQLite store under the home), 'redis://HOST[:PORT][/DB]' or "
+                                     "'sqlite' (Feast's SQLite store under the home), 'redis://HOST:PORT/DB' or "
                                      "'off'; none: $B2BSCORE_ONLINE_STORE, else sqlite. The Redis password comes "
                                      "only from $B2BSCORE_REDIS_PASSWORD.")
     store_max_age_hours: float = Field(default=36.0, gt=0, description="/ready and /models call the online store "

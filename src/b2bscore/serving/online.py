@@ -71,7 +71,7 @@ class StoreLocation:
         if spec in ("sqlite", "off") or _REDIS_URL.match(spec):
             return cls(spec, password or None)
         raise ConfigError(f"{source}: online store {spec!r} is not one of: sqlite (Feast's SQLite store under the "
-                          "project home), redis://HOST[:PORT][/DB], off")
+                          "project home), redis://HOST:PORT/DB, off")
 
     @classmethod
     def resolve(cls, value: str | None, environ: Mapping[str, str], *, source: str) -> StoreLocation:
