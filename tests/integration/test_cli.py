@@ -93,7 +93,8 @@ def test_flags_show_as_flags_in_help():
         for param in command.params:
             if param.param_type_name != "option" or getattr(param, "hidden", False):
                 continue
-            (line,) = [line for line in lines if line.startswith(param.opts[0] + " ")]
+            # the option's own row is the first line starting with its name (a wrapped help text may start another)
+            line = next(line for line in lines if line.startswith(param.opts[0] + " "))
             if param.is_flag:
                 flags += 1
                 assert not line.split()[1].startswith("<"), (path, line)
