@@ -312,6 +312,8 @@ def test_an_unreachable_redis_keeps_the_open_generation(scored, data, redis_url,
     client.shutdown(nosave=True)
     assert not online.refresh()
     assert "unreachable" in online.problem and online.manifest is not None
+    found, _, problem = ByIdScoring(online).leads(_models(home)["conversion"], list(leads["lead_id"].head(2)))
+    assert found == [None, None] and "cannot be read" in problem and url in problem  # a 503 per record, not a 500
 
 
 def test_a_service_on_redis_scores_by_id_and_follows_a_new_generation(scored, data, redis_url, tmp_path):

@@ -26,7 +26,7 @@ from b2bscore.features.lead import lead_features
 from b2bscore.features.online import RowLayout, config_digest
 from b2bscore.model.estimator import combine_scores
 from b2bscore.model.scoring import shown_score
-from b2bscore.serving.online import OnlineFeatures, StoredRows, row_layout, stored_frame
+from b2bscore.serving.online import OnlineFeatures, StoredRows, StoreUnavailable, row_layout, stored_frame
 from b2bscore.serving.predict import Scorer, score_account_features
 from b2bscore.serving.predlog import log_rows
 
@@ -258,7 +258,10 @@ class ByIdScoring:
         problem = self.online.unusable("conversion", config)
         if problem is not None:
             return [None] * len(ids), None, problem
-        rows = self.online.rows("conversion", config, "lead", ids)
+        try:
+            rows = self.online.rows("conversion", config, "lead", ids)
+        except StoreUnavailable as exc:
+            return [None] * len(ids), None, str(exc)
         for k, fields in (fresh or {}).items():
             if rows.found[k]:
                 apply_lead_fields(rows, k, fields)
@@ -287,7 +290,10 @@ class ByIdScoring:
         for task, scorer in models.items():
             config = scorer.champion.model.feature_config
             if config_digest(config) not in by_digest:
-                by_digest[config_digest(config)] = self.online.rows(task, config, "account", ids)
+                try:
+                    by_digest[config_digest(config)] = self.online.rows(task, config, "account", ids)
+                except StoreUnavailable as exc:
+                    return None, None, np.zeros(len(ids), dtype=bool), str(exc)
         found = np.logical_and.reduce([rows.found for rows in by_digest.values()])
         positions = [int(k) for k in np.flatnonzero(found)]
         if not positions:

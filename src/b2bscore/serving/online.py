@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from redis.exceptions import RedisError
 
-from b2bscore.errors import ConfigError, DataError
+from b2bscore.errors import B2BScoreError, ConfigError, DataError
 from b2bscore.features import FeatureConfig
 from b2bscore.features.build import KEY_COLUMNS
 from b2bscore.features.online import TIMESTAMP, RowLayout, config_digest, feast_entities, feature_view, stored_columns
@@ -326,6 +327,10 @@ def _remove_old_generations(home: ProjectHome, location: StoreLocation, keep: se
 
 
 # -- reading ---------------------------------------------------------------------------------------------------------
+class StoreUnavailable(B2BScoreError):
+    """The online store could not be read (Redis down, a database file gone): the by-id records get a 503 each."""
+
+
 @dataclass
 class StoredRows:
     """Stored feature rows of some ids, as packed (:class:`RowLayout`): ``numbers`` one row per id (NaN where the
@@ -357,14 +362,12 @@ class OnlineFeatures:
             return False
         try:
             manifest = read_manifest(self.home, self.location)
+        except RedisError as exc:  # before OSError: redis-py's errors may be both
+            self.problem = f"the online store at {self.location.describe()} is unreachable: {exc}"
+            return False
         except (OSError, ValueError) as exc:
             self.problem = f"the online store's manifest cannot be read: {exc}"
             return False
-        except Exception as exc:  # redis.exceptions.ConnectionError and kin
-            if type(exc).__module__.startswith("redis"):
-                self.problem = f"the online store at {self.location.describe()} is unreachable: {exc}"
-                return False
-            raise
         self.problem = None if manifest else "the online store is empty: run `b2bscore score` to fill it"
         if manifest is None or (self.manifest and manifest["generation"] == self.manifest["generation"]):
             return False
@@ -406,7 +409,10 @@ class OnlineFeatures:
         """The stored rows of ``ids`` for ``task`` (check :meth:`unusable` first)."""
         manifest, backend = self.manifest, self._backend
         layout = row_layout(config, entity)
-        blobs = backend.read(manifest["tasks"][task], ids)
+        try:
+            blobs = backend.read(manifest["tasks"][task], ids)
+        except (RedisError, sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"the online store at {self.location.describe()} cannot be read: {exc}") from None
         width = 8 * len(layout.numeric)
         found = np.array([b is not None for b in blobs], dtype=bool)
         missing = b"\x00\x00\x00\x00\x00\x00\xf8\x7f" * len(layout.numeric)  # NaN
