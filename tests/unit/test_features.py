@@ -482,6 +482,24 @@ def test_features_only_read_what_known_before_keeps(extra):
     assert build_features(full, as_of=later)["won_deals"].sum() > build_features(known, as_of=later)["won_deals"].sum()
 
 
+def test_campaigns_and_spend_are_known_from_their_start_with_their_planned_end():
+    """A campaign is known from started_at (with its planned ended_at and cost), spend from period_start; neither
+    feeds an account's features, so appending them, before or after as_of, changes none."""
+    data = tiny_dataset()
+    campaigns = pd.DataFrame({"campaign_id": ["C1", "C2"], "name": [None, None], "channel": ["events", "events"],
+                              "started_at": _times([_at(-30 * _DAY), _at(0)]),
+                              "ended_at": _times([_at(30 * _DAY), _at(60 * _DAY)]), "cost": [1000.0, 2000.0],
+                              "target": [None, None]})
+    spend = pd.DataFrame({"period_start": _times([_at(-1), _at(0)]), "channel": ["sales", "sales"],
+                          "campaign_id": [None, None], "amount": [10.0, 20.0]})
+    full = dataclasses.replace(data, campaigns=campaigns, spend=spend)
+    known = full.known_before(AS_OF)
+    assert list(known.campaigns["campaign_id"]) == ["C1"]
+    assert known.campaigns["ended_at"].iloc[0] == _at(30 * _DAY)  # planned at its start: not blanked
+    assert list(known.spend["amount"]) == [10.0]
+    _assert_same_features(full, data)
+
+
 _KNOWN_FROM_PROPERTIES = {
     ("activities", "occurred_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
     ("intent", "week_start"): test_an_intent_week_not_yet_ended_at_as_of_changes_no_feature,
@@ -491,6 +509,9 @@ _KNOWN_FROM_PROPERTIES = {
     ("opportunities", "created_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
     ("opportunities", "closed_at"): test_a_deal_closed_at_or_after_as_of_looks_still_open,
     ("revenue", "invoice_at"): test_appending_events_at_or_after_as_of_changes_no_feature,
+    ("campaigns", "started_at"): test_campaigns_and_spend_are_known_from_their_start_with_their_planned_end,
+    ("campaigns", "ended_at"): test_campaigns_and_spend_are_known_from_their_start_with_their_planned_end,
+    ("spend", "period_start"): test_campaigns_and_spend_are_known_from_their_start_with_their_planned_end,
 }
 
 
