@@ -22,6 +22,7 @@ import requests
 from conftest import copy_home, free_port, stop_process_group, wait_until_answering
 
 from b2bscore.data.load import load_dataset
+from b2bscore.errors import DataError
 from b2bscore.home import ProjectHome
 from b2bscore.records import api_records
 from b2bscore.serving import online as online_module
@@ -155,7 +156,7 @@ def test_a_failed_run_leaves_the_previous_generation_published(scored, data, mon
 
     original = online_module._SqliteRows.write
     monkeypatch.setattr(online_module._SqliteRows, "write", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DataError, match="cannot write the online store at .*disk full"):
         score_dataset(data, home.root / "out" / "scores.parquet", home=home, log_predictions=False)
     assert (home.online_store_dir / MANIFEST).read_text() == before
     assert sorted(p.name for p in home.online_store_dir.iterdir() if p.is_dir()) == [generation]
@@ -175,13 +176,25 @@ def test_the_feature_views_follow_the_specs(scored):
 
     from b2bscore.features import feature_specs
 
-    home, _, _, _ = scored
+    home, _, leads, _ = scored
     manifest = read_manifest(home, StoreLocation())
     store = FeatureStore(config=online_module._repo_config(home, StoreLocation(), manifest["generation"]))
     conversion = _models(home)["conversion"].champion.model.feature_config
     view = store.get_feature_view(manifest["tasks"]["conversion"])
     assert [f.name for f in view.features] == ["account_id"] + [s.name for s in feature_specs(conversion, "lead")]
     assert view.entities == ["lead"] and view.batch_source.timestamp_field == "as_of"
+    # the offline source, written chunk by chunk, holds every stored lead once and reads back through Feast
+    table = pd.read_parquet(home.online_store_dir / manifest["generation"] / f"{view.name}.parquet")
+    assert len(table) == manifest["views"][view.name]["rows"] == table["lead_id"].nunique()
+    assert set(leads["lead_id"]) <= set(table["lead_id"])
+    ids = list(leads["lead_id"].head(5))
+    entity_df = pd.DataFrame({"lead_id": ids, "event_timestamp": table["as_of"].iloc[0] + pd.Timedelta(seconds=1)})
+    names = ["account_id", "log_employees", feature_specs(conversion, "lead")[-1].name]
+    history = store.get_historical_features(entity_df=entity_df,
+                                            features=[f"{view.name}:{n}" for n in names]).to_df()
+    expected = table.set_index("lead_id").loc[ids, names].reset_index(drop=True)
+    pd.testing.assert_frame_equal(history.set_index("lead_id").loc[ids, names].reset_index(drop=True), expected,
+                                  check_dtype=False)
 
 
 def test_the_bucketed_engine_writes_the_same_rows(scored, trained_world, tmp_path):

@@ -41,10 +41,10 @@ from redis.exceptions import RedisError
 
 from b2bscore.errors import B2BScoreError, ConfigError, DataError
 from b2bscore.features import FeatureConfig
-from b2bscore.features.build import KEY_COLUMNS
+from b2bscore.features.build import KEY_COLUMNS, feature_specs
 from b2bscore.features.online import TIMESTAMP, RowLayout, config_digest, feast_entities, feature_view, stored_columns
 from b2bscore.home import ProjectHome
-from b2bscore.io import write_table, write_text
+from b2bscore.io import write_text
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,11 @@ def plan_views(champions: Mapping[str, object]) -> dict[str, ViewPlan]:
 
 class OnlineStoreWriter:
     """One generation being written: ``write`` the feature rows of each view as they are scored, then ``publish``
-    (or ``discard``)."""
+    (or ``discard``).
+
+    Each chunk goes to the store (SQLite or Redis) and to the view's Parquet copy as it comes, so the writer holds
+    no more than one chunk whatever the number of accounts; nothing is visible to a reader before ``publish``
+    names the generation in the manifest."""
 
     def __init__(self, home: ProjectHome, location: StoreLocation, views: Mapping[str, ViewPlan],
                  as_of: pd.Timestamp) -> None:
@@ -163,35 +167,56 @@ class OnlineStoreWriter:
         self.generation = datetime.now(timezone.utc).strftime("%Y%m%dt%H%M%S") + "_" + uuid.uuid4().hex[:8]
         self.folder = home.online_store_dir / self.generation
         self.views = dict(views)
-        self._chunks: dict[str, list[pd.DataFrame]] = {task: [] for task in self.views}
-        self.rows: dict[str, int] = {}
+        self.rows: dict[str, int] = {plan.name: 0 for plan in self.views.values()}
+        self._backend = None
+        self._parquet: dict[str, object] = {}
 
     def write(self, task: str, features: pd.DataFrame) -> None:
-        """The feature rows ``task``'s champion scored (one chunk); other tasks of the same view are ignored."""
+        """The feature rows ``task``'s champion scored (one chunk), written at once; other tasks of the same view
+        are ignored."""
         plan = self.views.get(task)
         if plan is None or plan.tasks[0] != task or features.empty:
             return
         key = KEY_COLUMNS[plan.entity][0]
-        self._chunks[task].append(features[[key, *stored_columns(plan.config, plan.entity), TIMESTAMP]])
+        frame = features[[key, *stored_columns(plan.config, plan.entity), TIMESTAMP]]
+        try:
+            self._parquet_writer(plan).write_table(_arrow_table(frame, plan))
+            self._store().write(plan.name, pack_rows(frame, RowLayout.of(plan.config, plan.entity), key))
+        except (OSError, sqlite3.Error) as exc:  # a full or read-only disk: one message naming the store
+            raise DataError(f"cannot write the online store at {self.folder}: {exc}") from None
+        self.rows[plan.name] += len(frame)
+
+    def _store(self):
+        """The generation's rows in the store, its folder made by the first write."""
+        if self._backend is None:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=False)
+            except OSError as exc:
+                raise DataError(f"cannot write the online store at {self.folder}: {exc.strerror}") from None
+            self._backend = _backend(self.home, self.location, self.generation)
+        return self._backend
+
+    def _parquet_writer(self, plan: ViewPlan):
+        """The Parquet copy of ``plan``'s table (the view's offline source), opened at its first chunk."""
+        writer = self._parquet.get(plan.name)
+        if writer is None:
+            import pyarrow.parquet as pq
+
+            self._store()
+            writer = self._parquet[plan.name] = pq.ParquetWriter(self.folder / f"{plan.name}.parquet",
+                                                                 _arrow_schema(plan))
+        return writer
 
     def publish(self) -> dict:
-        """Write every view into a new generation, then name it in the manifest: the swap. Returns the manifest."""
+        """Close the views' tables, register them with Feast, then name the generation in the manifest: the swap.
+        Returns the manifest."""
         try:
-            self.folder.mkdir(parents=True, exist_ok=False)
-        except OSError as exc:
-            raise DataError(f"cannot write the online store at {self.folder}: {exc.strerror}") from None
-        try:
-            tables = {}
-            for task, plan in self.views.items():
-                columns = [KEY_COLUMNS[plan.entity][0], *stored_columns(plan.config, plan.entity), TIMESTAMP]
-                chunks = self._chunks[task]
-                tables[task] = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=columns)
-                write_table(tables[task], self.folder / f"{plan.name}.parquet")
+            store = self._store()
+            for plan in self.views.values():
+                self._parquet_writer(plan).close()  # a view without rows gets an empty table of its schema
+            for plan in self.views.values():
+                store.create(plan.name)  # an empty view is a table too: a lookup finds no id rather than no table
             self._register()
-            for task, plan in self.views.items():
-                packed = pack_rows(tables[task], RowLayout.of(plan.config, plan.entity), KEY_COLUMNS[plan.entity][0])
-                _backend(self.home, self.location, self.generation).write(plan.name, packed)
-                self.rows[plan.name] = len(packed)
             manifest = {
                 "generation": self.generation, "store": self.location.describe(),
                 "as_of": self.as_of.isoformat(), "written_at": datetime.now(timezone.utc).isoformat(),
@@ -220,9 +245,42 @@ class OnlineStoreWriter:
 
     def discard(self) -> None:
         """Remove what this generation wrote (the published one is untouched)."""
+        for writer in self._parquet.values():
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 -- the folder goes next; a writer that cannot close is removed with it
+                pass
         if self.location.is_redis:
             _backend(self.home, self.location, self.generation).drop([p.name for p in self.views.values()])
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_ARROW_TYPES = {"float": "float64", "int": "int64", "bool": "bool_", "category": "string", "string": "string"}
+
+
+def _arrow_schema(plan: ViewPlan):
+    """The schema of a view's Parquet copy, from the feature specs (the same for every chunk, whatever a chunk's
+    pandas dtypes -- a column missing in every row of one chunk included)."""
+    import pyarrow as pa
+
+    keys = [pa.field(k, pa.string()) for k in KEY_COLUMNS[plan.entity]]
+    features = [pa.field(s.name, getattr(pa, _ARROW_TYPES[s.dtype])())
+                for s in feature_specs(plan.config, plan.entity)]
+    return pa.schema([*keys, *features, pa.field(TIMESTAMP, pa.timestamp("ns"))])
+
+
+def _arrow_table(frame: pd.DataFrame, plan: ViewPlan):
+    """One chunk of a view's table in its schema."""
+    import pyarrow as pa
+
+    schema = _arrow_schema(plan)
+    arrays = []
+    for spec in schema:
+        column = frame[spec.name]
+        if pa.types.is_string(spec.type):
+            column = column.astype(object).where(column.notna(), None).map(lambda v: v if v is None else str(v))
+        arrays.append(pa.array(column, type=spec.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def pack_rows(frame: pd.DataFrame, layout: RowLayout, key: str) -> list[tuple[str, bytes]]:
@@ -243,9 +301,17 @@ class _SqliteRows:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
-    def write(self, view: str, rows: list[tuple[str, bytes]]) -> None:
+    def create(self, view: str) -> None:
         with sqlite3.connect(self.path) as conn:
-            conn.execute(f'CREATE TABLE "{view}" (entity_id TEXT PRIMARY KEY, row BLOB NOT NULL) WITHOUT ROWID')
+            conn.execute(f'CREATE TABLE IF NOT EXISTS "{view}" (entity_id TEXT PRIMARY KEY, row BLOB NOT NULL) '
+                         "WITHOUT ROWID")
+        conn.close()
+
+    def write(self, view: str, rows: list[tuple[str, bytes]]) -> None:
+        """Append rows to ``view``'s table (made by the first write)."""
+        with sqlite3.connect(self.path) as conn:
+            conn.execute(f'CREATE TABLE IF NOT EXISTS "{view}" (entity_id TEXT PRIMARY KEY, row BLOB NOT NULL) '
+                         "WITHOUT ROWID")
             conn.executemany(f'INSERT INTO "{view}" VALUES (?, ?)', rows)
         conn.close()
 
@@ -270,6 +336,9 @@ class _RedisRows:
     def __init__(self, location: StoreLocation, generation: str) -> None:
         self.client = location.redis_client()
         self.prefix = f"{REDIS_PREFIX}{generation}:"
+
+    def create(self, view: str) -> None:
+        """Nothing to make: a view without rows is a hash without fields (a lookup finds no id)."""
 
     def write(self, view: str, rows: list[tuple[str, bytes]]) -> None:
         with self.client.pipeline(transaction=False) as pipe:
