@@ -464,6 +464,21 @@ def test_http_events_sent_with_an_id_are_refused_per_record(service, scored):
     assert scored_row["error"] is None
 
 
+def test_http_account_fields_sent_with_a_lead_id_alone_are_refused_per_record(service, scored, data):
+    """A lead id with its account's fields but no lead row can be scored neither from the data (the lead is missing)
+    nor from the store without dropping the fields: a 400 naming them, not a score that ignores them."""
+    _, _, leads, _ = scored
+    known = leads["lead_id"].iloc[0]
+    record = api_records(data, leads.head(1)[["lead_id", "account_id", "as_of"]])[0]
+    response = requests.post(f"{service}/score_leads", json={"leads": [
+        {"lead_id": known, "account": {**record["account"], "employees": 90000}}, {"lead_id": known}]}, timeout=30)
+    assert response.status_code == 200, response.text
+    refused, scored_row = response.json()
+    assert refused["error"]["status"] == 400 and refused["probability"] is None
+    assert "account" in refused["error"]["detail"] and known in refused["error"]["detail"]
+    assert scored_row["error"] is None
+
+
 def test_http_a_record_without_an_id_or_data_is_a_400_naming_it(service):
     response = requests.post(f"{service}/score_leads", json={"leads": [{"as_of": "2026-01-01T00:00:00"}]}, timeout=30)
     assert response.status_code == 400 and "lead_id" in response.text and "account" in response.text

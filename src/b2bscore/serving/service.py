@@ -320,6 +320,10 @@ def _not_applied(record: LeadRecord) -> str | None:
         return (f"lead {record.lead_id!r}: {', '.join(events)} sent with an id are not applied (the features' "
                 "windows need the account's whole history, which the online store does not keep); send the id "
                 "alone (with the lead's fresh fields if any), or the account and the lead with their history")
+    if record.account is not None:  # with a lead row too, the record is scored from its data and never comes here
+        return (f"lead {record.lead_id!r}: account fields sent with a lead id alone are not applied (the stored "
+                "features were built from the account as it stood then); send the id alone, or the account and "
+                "the lead with their history")
     if record.lead is not None and record.lead.custom:
         return (f"lead {record.lead_id!r}: lead.custom fields are not applied by id; send them with the account's "
                 "data, or leave them out")
