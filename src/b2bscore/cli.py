@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
@@ -65,6 +66,12 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _esc(value: object) -> str:
+    """A value shown in a printed line, as text: a user's path, column or message may hold ``[...]``, which rich
+    would read as markup (a MarkupError, or a word silently dropped)."""
+    return escape(str(value))
+
+
 def _friendly_errors(command: Callable) -> Callable:
     """Turn b2bscore's own errors into one clear message and a non-zero exit, never a traceback."""
 
@@ -73,10 +80,10 @@ def _friendly_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except B2BScoreError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {_esc(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except ValidationError as exc:
-            err.print(f"[bold red]error:[/] {format_validation_error(exc, source='options')}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {_esc(format_validation_error(exc, source='options'))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -177,7 +184,7 @@ def generate(
     for name, count in summary.row_counts.items():
         table.add_row(name, f"{count:,}")
     out.print(table)
-    out.print(f"period {summary.start} to {summary.end}" + (f"; drift: {drift}" if drift else ""))
+    out.print(f"period {_esc(summary.start)} to {_esc(summary.end)}" + (f"; drift: {_esc(drift)}" if drift else ""))
 
 
 @app.command()
@@ -241,7 +248,7 @@ def partition(
 
     with _progress("partition") as progress:
         result = run_partition(data_dir, out_dir, buckets=buckets, mapping=_load_mapping(mapping), progress=progress)
-    out.print(f"{sum(result.accounts):,} accounts in {result.buckets} buckets -> {result.uri}")
+    out.print(f"{sum(result.accounts):,} accounts in {_esc(result.buckets)} buckets -> {_esc(result.uri)}")
 
 
 @app.command()
@@ -273,8 +280,8 @@ def features(
         with _progress("features") as progress:
             result = run_features(data_dir, out_file, as_of=pd.Timestamp(as_of), entity=entity.value,
                                   config=feature_config, mapping=_load_mapping(mapping), engine=runner, progress=progress)
-        out.print(f"{result.rows:,} {entity.value}s x {result.columns - 2} features as of {as_of:%Y-%m-%d %H:%M:%S} "
-                  f"({result.buckets} buckets, {runner.name}) -> {out_file}")
+        out.print(f"{result.rows:,} {_esc(entity.value)}s x {_esc(result.columns - 2)} features as of {as_of:%Y-%m-%d %H:%M:%S} "
+                  f"({_esc(result.buckets)} buckets, {_esc(runner.name)}) -> {_esc(out_file)}")
         return
     data_dir = Path(data_dir)
     with _progress("features") as progress:
@@ -288,8 +295,8 @@ def features(
         write_table(frame, out_file)
     for issue in report.issues:
         if issue.severity == "warning":
-            err.print(f"warning: {issue.message}", highlight=False, soft_wrap=True)
-    out.print(f"{len(frame):,} {entity.value}s x {frame.shape[1] - 2} features as of {as_of:%Y-%m-%d %H:%M:%S} -> {out_file}")
+            err.print(f"warning: {_esc(issue.message)}", highlight=False, soft_wrap=True)
+    out.print(f"{len(frame):,} {_esc(entity.value)}s x {_esc(frame.shape[1] - 2)} features as of {as_of:%Y-%m-%d %H:%M:%S} -> {_esc(out_file)}")
 
 
 class DriftChoice(str, Enum):
@@ -324,7 +331,7 @@ def demo(
     table.add_column(style="bold")
     table.add_column(overflow="fold")  # long paths (the ranked list, the HTML summary) are folded, not cut
     for name, value in result.summary_rows():
-        table.add_row(name, value)
+        table.add_row(_esc(name), _esc(value))  # the summary's values hold the user's paths
     out.print(table)
     if not result.report.ok:
         out.print(result.report.render(), highlight=False)
@@ -381,11 +388,11 @@ def print_train_results(results) -> None:
                       fmt(m.get(f"oracle_test_{metric}")), fmt(m.get("test_ece")))
     out.print(table)
     for result in results:
-        out.print(f"{result.decision.name} v{result.decision.version}: {result.candidate_reason}; {result.decision.reason}")
+        out.print(f"{_esc(result.decision.name)} v{_esc(result.decision.version)}: {_esc(result.candidate_reason)}; {_esc(result.decision.reason)}")
         for warning in result.warnings:
-            out.print(f"[bold yellow]warning:[/] {result.task}: {warning}", highlight=False, soft_wrap=True)
+            out.print(f"[bold yellow]warning:[/] {_esc(result.task)}: {_esc(warning)}", highlight=False, soft_wrap=True)
         for note in result.notes:
-            out.print(f"[bold]note:[/] {result.task}: {note}", highlight=False, soft_wrap=True)
+            out.print(f"[bold]note:[/] {_esc(result.task)}: {_esc(note)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -412,11 +419,11 @@ def print_segment_result(result, *, show_diff: bool = False, flagged_shown: int 
     call lists first), the MLflow run, and what moved."""
     seg = result.segmentation
     frame, kpis = seg.assignments.frame, seg.kpis
-    out.print(f"[bold]Segments {result.version}[/] as of {result.as_of:%Y-%m-%d}: {len(frame):,} accounts", highlight=False)
+    out.print(f"[bold]Segments {_esc(result.version)}[/] as of {result.as_of:%Y-%m-%d}: {len(frame):,} accounts", highlight=False)
     if result.message:
-        out.print(f"[bold yellow]note:[/] {result.message}", highlight=False, soft_wrap=True)
+        out.print(f"[bold yellow]note:[/] {_esc(result.message)}", highlight=False, soft_wrap=True)
     if result.used_models:
-        out.print("scores from " + ", ".join(f"{result.model_names[t]} v{v}" for t, v in result.used_models.items()),
+        out.print("scores from " + ", ".join(f"{_esc(result.model_names[t])} v{_esc(v)}" for t, v in result.used_models.items()),
                   highlight=False)
     table = Table(title="Tiers")
     for column in ("tier", "accounts", "share", "prospects", "customers"):
@@ -425,27 +432,27 @@ def print_segment_result(result, *, show_diff: bool = False, flagged_shown: int 
         customers = int((group["customer_status"] == "customer").sum())
         table.add_row(str(tier), f"{len(group):,}", f"{len(group) / len(frame):.0%}", f"{len(group) - customers:,}", f"{customers:,}")
     out.print(table)
-    out.print(f"[bold]Data-driven segments[/] (k={seg.assignments.clustering.k} by {seg.assignments.clustering.criterion}):")
+    out.print(f"[bold]Data-driven segments[/] (k={_esc(seg.assignments.clustering.k)} by {_esc(seg.assignments.clustering.criterion)}):")
     for profile in seg.assignments.profiles:
-        out.print(f"  {profile.name} ({profile.size:,} accounts, {profile.share:.0%}): {profile.text}", highlight=False, soft_wrap=True)
+        out.print(f"  {_esc(profile.name)} ({profile.size:,} accounts, {profile.share:.0%}): {_esc(profile.text)}", highlight=False, soft_wrap=True)
     flagged = kpis[kpis["flagged"]] if len(kpis) else kpis
     per_kind = ", ".join(f"{kind} {int(group['flagged'].sum())}/{len(group)}" for kind, group in kpis.groupby("kind", sort=False))
     out.print(f"[bold]Segments that stand out[/] (large enough, and different from the rest after a Benjamini-Hochberg "
-              f"correction): {len(flagged)} of {len(kpis)} ({per_kind})", highlight=False, soft_wrap=True)
+              f"correction): {_esc(len(flagged))} of {_esc(len(kpis))} ({_esc(per_kind)})", highlight=False, soft_wrap=True)
     for row in flagged.sort_values("accounts", ascending=False, kind="stable").head(flagged_shown).itertuples():
-        out.print(f"  {row.kind} / {row.segment} ({row.accounts:,} accounts): {row.flag_reason}", highlight=False, soft_wrap=True)
+        out.print(f"  {_esc(row.kind)} / {_esc(row.segment)} ({row.accounts:,} accounts): {_esc(row.flag_reason)}", highlight=False, soft_wrap=True)
     if len(flagged) > flagged_shown:
-        out.print(f"  ... and {len(flagged) - flagged_shown} smaller ones (column flag_reason in kpis.csv)")
+        out.print(f"  ... and {_esc(len(flagged) - flagged_shown)} smaller ones (column flag_reason in kpis.csv)")
     if seg.backtest is not None:
-        out.print(f"[bold]Backtest:[/] {seg.backtest.verdict()}", highlight=False, soft_wrap=True)
+        out.print(f"[bold]Backtest:[/] {_esc(seg.backtest.verdict())}", highlight=False, soft_wrap=True)
     for note in seg.kpi_notes:
-        out.print(f"[bold]KPIs:[/] {note}", highlight=False, soft_wrap=True)
-    out.print(f"[bold]Files:[/] {result.version_dir}\n  prospects to call (by expected value) {result.prospects_path}\n"
-              f"  customers to call (by revenue at risk) {result.customers_path}\n"
-              f"  ranked accounts (CRM import) {result.ranked_path}\n"
-              f"  summary for sales {result.summary_path}\n  KPI table {result.kpis_path}\n"
-              f"  campaign ROI per campaign and segment {result.campaigns_path}", highlight=False, soft_wrap=True)
-    out.print(f"[bold]MLflow:[/] run {result.run_id} in experiment b2bscore-segments, {result.tracking}",
+        out.print(f"[bold]KPIs:[/] {_esc(note)}", highlight=False, soft_wrap=True)
+    out.print(f"[bold]Files:[/] {_esc(result.version_dir)}\n  prospects to call (by expected value) {_esc(result.prospects_path)}\n"
+              f"  customers to call (by revenue at risk) {_esc(result.customers_path)}\n"
+              f"  ranked accounts (CRM import) {_esc(result.ranked_path)}\n"
+              f"  summary for sales {_esc(result.summary_path)}\n  KPI table {_esc(result.kpis_path)}\n"
+              f"  campaign ROI per campaign and segment {_esc(result.campaigns_path)}", highlight=False, soft_wrap=True)
+    out.print(f"[bold]MLflow:[/] run {_esc(result.run_id)} in experiment b2bscore-segments, {_esc(result.tracking)}",
               highlight=False, soft_wrap=True)
     _print_moves(result, show_diff)
 
@@ -454,11 +461,11 @@ def _print_moves(result, show_diff: bool) -> None:
     if result.diff is None:
         out.print("first version: nothing to compare yet" if show_diff else "first version (a later run reports what moved)")
     elif show_diff:
-        out.print(f"[bold]Changes since {result.previous_version}[/]")
+        out.print(f"[bold]Changes since {_esc(result.previous_version)}[/]")
         out.print(result.diff.render(), highlight=False, soft_wrap=True)
     else:
         moved = result.diff.moved
-        out.print(f"since {result.previous_version}: {moved['account_id'].nunique():,} accounts moved "
+        out.print(f"since {_esc(result.previous_version)}: {moved['account_id'].nunique():,} accounts moved "
                   f"({result.diff.moved_counts.get('tier', 0):,} between tiers); `--diff` or `b2bscore segment-diff` "
                   "shows which and why", highlight=False, soft_wrap=True)
 
@@ -476,7 +483,7 @@ def segment_diff(
     from b2bscore.segments.store import SegmentStore
 
     comparison = SegmentStore.of(ProjectHome.resolve(home).require()).compare(version, against)
-    out.print(f"[bold]Segments {comparison.version}[/] compared with {comparison.previous}", highlight=False)
+    out.print(f"[bold]Segments {_esc(comparison.version)}[/] compared with {_esc(comparison.previous)}", highlight=False)
     out.print(comparison.diff.render(limit=limit), highlight=False, soft_wrap=True)
 
 
@@ -518,16 +525,16 @@ def score(
                                  as_of=as_of, chunk_size=chunk_size, log_predictions=log_predictions, engine=runner,
                                  online_store=location, progress=progress)
     versions = ", ".join(f"{task} v{version}" for task, version in result.versions.items())
-    out.print(f"scored as of {result.as_of} with {versions}")
+    out.print(f"scored as of {_esc(result.as_of)} with {_esc(versions)}")
     if result.leads_path is not None:
-        out.print(f"{result.leads:,} open leads -> {result.leads_path}")
+        out.print(f"{result.leads:,} open leads -> {_esc(result.leads_path)}")
     else:
         out.print("no open leads to score")
-    out.print(f"{result.accounts:,} accounts -> {result.accounts_path}")
+    out.print(f"{result.accounts:,} accounts -> {_esc(result.accounts_path)}")
     if result.online_store is not None:
         rows = sum(result.online_store["rows"].values())
-        out.print(f"online store ({result.online_store['store']}): {rows:,} feature rows as of {result.as_of}, "
-                  f"generation {result.online_store['generation']}")
+        out.print(f"online store ({_esc(result.online_store['store'])}): {rows:,} feature rows as of {_esc(result.as_of)}, "
+                  f"generation {_esc(result.online_store['generation'])}")
 
 
 @app.command()
@@ -609,14 +616,14 @@ def models_list(home: HomeOption = None) -> None:
     out.print(table)
     for s in summaries:
         if s.baseline_metrics:
-            out.print(f"{s.name} v{s.champion} ({s.candidate}) beside its baseline: {_beside_baseline(s)}", highlight=False)
+            out.print(f"{_esc(s.name)} v{_esc(s.champion)} ({_esc(s.candidate)}) beside its baseline: {_esc(_beside_baseline(s))}", highlight=False)
     for s in summaries:
         if s.challenger:
-            out.print(f"{s.name} challenger v{s.challenger} beside champion v{s.champion or '-'}: "
-                      f"{_beside_champion(s)}", highlight=False)
+            out.print(f"{_esc(s.name)} challenger v{_esc(s.challenger)} beside champion v{_esc(s.champion or '-')}: "
+                      f"{_esc(_beside_champion(s))}", highlight=False)
     for s in summaries:
         if s.last_move:
-            out.print(f"{s.name} last alias move: {s.last_move.describe()}")
+            out.print(f"{_esc(s.name)} last alias move: {_esc(s.last_move.describe())}")
 
 
 def _beside_champion(summary) -> str:
@@ -655,7 +662,7 @@ def models_promote(
     client, project = _client(home)
     move = promote(client, name, version, reason=reason, actor="b2bscore models promote",
                    audit_log=project.audit_log)
-    out.print(f"{name}: champion is now version {move.new_version} (was {move.previous_version or 'none'})")
+    out.print(f"{_esc(name)}: champion is now version {_esc(move.new_version)} (was {_esc(move.previous_version or 'none')})")
 
 
 @models_app.command("rollback")
@@ -669,7 +676,7 @@ def models_rollback(
 
     client, project = _client(home)
     move = rollback(client, name, actor="b2bscore models rollback", audit_log=project.audit_log)
-    out.print(f"{name}: champion rolled back from version {move.previous_version} to version {move.new_version}")
+    out.print(f"{_esc(name)}: champion rolled back from version {_esc(move.previous_version)} to version {_esc(move.new_version)}")
 
 
 @runs_app.command("compare")
@@ -687,19 +694,19 @@ def runs_compare(
         raise typer.BadParameter(f"choose one model: {', '.join(TASK_NAMES)}", param_hint="--model")
     client, _ = _client(home, must_exist=False)
     if client is None:
-        out.print(f"no runs of the {model.value} model yet")
+        out.print(f"no runs of the {_esc(model.value)} model yet")
         return
     task = TASKS[model.value]
     comparison = compare_runs(client, task.experiment, last=last, model_name=task.model_name)
     if comparison.empty:
-        out.print(f"no runs of the {model.value} model yet")
+        out.print(f"no runs of the {_esc(model.value)} model yet")
         return
     if comparison.parameters.empty:
-        out.print(f"Parameters that differ between the latest runs of {task.model_name}: none")
+        out.print(f"Parameters that differ between the latest runs of {_esc(task.model_name)}: none")
     else:
         out.print(_frame_table(comparison.parameters,
-                               f"Parameters that differ between the latest runs of {task.model_name}"))
-    out.print(_frame_table(comparison.metrics, f"Test metrics of the latest runs of {task.model_name}"))
+                               f"Parameters that differ between the latest runs of {_esc(task.model_name)}"))
+    out.print(_frame_table(comparison.metrics, f"Test metrics of the latest runs of {_esc(task.model_name)}"))
 
 
 def _frame_table(frame, title: str) -> Table:
@@ -719,7 +726,7 @@ def _frame_table(frame, title: str) -> Table:
 
 def _cell(value, *, whole: bool) -> str:
     if not isinstance(value, float):
-        return str(value)
+        return _esc(value)  # a run's parameter is the user's text
     if value != value:
         return "-"  # a run that did not record it
     return str(int(value)) if whole else f"{value:.4f}"
@@ -762,7 +769,7 @@ def monitor(
     except (B2BScoreError, ValidationError):
         raise  # one clear message and exit 2, from _friendly_errors
     except Exception as exc:  # noqa: BLE001 (exit 1 means "alert": a check that could not run must never exit 1)
-        err.print(f"[bold red]error:[/] the check could not run: {_describe(exc)}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] the check could not run: {_esc(_describe(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     print_monitor_run(run)
     raise typer.Exit(run.exit_code)
@@ -774,11 +781,9 @@ def _warnings_shown() -> Iterator[None]:
     while the command runs, whatever logging the caller configured."""
     import logging
 
-    from rich.markup import escape
-
     class Printer(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            err.print(f"[yellow]warning:[/] {escape(record.getMessage())}", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]warning:[/] {_esc(record.getMessage())}", highlight=False, soft_wrap=True)
 
     logger, handler = logging.getLogger("b2bscore"), Printer(level=logging.WARNING)
     logger.addHandler(handler)
@@ -801,32 +806,32 @@ def print_monitor_run(run) -> None:
 
     result = run.result
     colour = {"ok": "green", "warn": "yellow", "alert": "bold red", "not_judged": "dim"}
-    out.print(f"[bold]Monitoring[/] as of {result.as_of:%Y-%m-%d}: [{colour[result.status]}]{result.status}[/]", highlight=False)
+    out.print(f"[bold]Monitoring[/] as of {result.as_of:%Y-%m-%d}: [{colour[result.status]}]{_esc(result.status)}[/]", highlight=False)
     for check in result.tasks:
-        out.print(f"{check.task} ({check.model_name} v{check.model_version}, current rows from the {check.source}): "
+        out.print(f"{_esc(check.task)} ({_esc(check.model_name)} v{_esc(check.model_version)}, current rows from the {_esc(check.source)}): "
                   + check.status_summary(), highlight=False)
         for seg in check.segments:
             if seg.status in ("alert", "warn"):
-                out.print(f"  [{colour[seg.status]}]{seg.status}[/] {seg.name}: "
+                out.print(f"  [{colour[seg.status]}]{_esc(seg.status)}[/] {_esc(seg.name)}: "
                           + "; ".join(f.text for f in seg.findings), highlight=False, soft_wrap=True)
     for task, why in result.skipped.items():
-        err.print(f"[yellow]not checked:[/] {task}: {why}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]not checked:[/] {_esc(task)}: {_esc(why)}", highlight=False, soft_wrap=True)
     for note in result.notes:
         if not note.startswith(UNREADABLE_LOG_PART):  # shown as a warning when the part was skipped
-            out.print(f"note: {note}", highlight=False, soft_wrap=True)
+            out.print(f"note: {_esc(note)}", highlight=False, soft_wrap=True)
     delivery = run.delivery
     if delivery.events:
-        out.print(f"alerts: {delivery.describe()}", highlight=False, soft_wrap=True)
+        out.print(f"alerts: {_esc(delivery.describe())}", highlight=False, soft_wrap=True)
     refresh = run.refresh
     for line in refresh.planned if refresh.dry_run else ():
-        out.print(f"would {line}", highlight=False, soft_wrap=True)
+        out.print(f"would {_esc(line)}", highlight=False, soft_wrap=True)
     if refresh.segment_version:
-        out.print(f"segments refreshed: version {refresh.segment_version}", highlight=False)
+        out.print(f"segments refreshed: version {_esc(refresh.segment_version)}", highlight=False)
     for line in refresh.retrained:
-        out.print(f"retrained: {line}", highlight=False, soft_wrap=True)
+        out.print(f"retrained: {_esc(line)}", highlight=False, soft_wrap=True)
     for line in refresh.errors:
-        err.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
-    out.print(f"reports: {run.folder / 'summary.html'}" + (f"; MLflow run {run.run_id} in b2bscore-monitoring" if run.run_id else ""),
+        err.print(f"[bold red]error:[/] {_esc(line)}", highlight=False, soft_wrap=True)
+    out.print(f"reports: {_esc(run.folder / 'summary.html')}" + (f"; MLflow run {_esc(run.run_id)} in b2bscore-monitoring" if run.run_id else ""),
               highlight=False, soft_wrap=True)
 
 

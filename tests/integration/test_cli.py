@@ -155,6 +155,15 @@ def test_bad_options_and_paths_exit_non_zero_without_traceback(tmp_path):
         assert "Traceback" not in result.output and "error" in result.output.lower(), result.output
 
 
+@pytest.mark.parametrize("name", ["no[/such]dir", "no[bold]such"])
+def test_a_message_holding_brackets_is_printed_as_written(tmp_path, name):
+    """A user's path (or column, or message) with ``[...]`` in it: rich read it as markup -- a MarkupError traceback
+    for a closing tag, a word silently dropped for an opening one."""
+    result = _run("validate", str(tmp_path / name))
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert f"error: data directory {tmp_path / name} does not exist" in " ".join(result.output.split())
+
+
 def test_console_script_runs_as_a_real_process(world, tmp_path):
     """The installed entry point, not just the in-process app."""
     exe = Path(sys.executable).parent / "b2bscore"
