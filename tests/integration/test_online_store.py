@@ -301,7 +301,8 @@ def test_redis_holds_the_same_rows_and_swaps_generations(scored, data, redis_url
     location = StoreLocation.parse(url, source="test")
     first = score_dataset(data, home.root / "out" / "scores.parquet", home=home, log_predictions=False,
                           online_store=location)
-    found, _, problem = _reader(home, location).leads(_models(home)["conversion"], list(leads["lead_id"]))
+    reader = _reader(home, location)
+    found, _, problem = reader.leads(_models(home)["conversion"], list(leads["lead_id"]))
     assert problem is None
     _assert_leads_equal(found, leads)
     second = score_dataset(data, home.root / "out" / "scores.parquet", home=home, log_predictions=False,
@@ -312,6 +313,12 @@ def test_redis_holds_the_same_rows_and_swaps_generations(scored, data, redis_url
     kept = {k.decode().split(":")[2] for k in client.scan_iter("b2bscore:online:*") if b":current" not in k}
     assert kept == {second.online_store["generation"], third.online_store["generation"]}
     assert first.online_store["generation"] not in kept
+    # two runs within one refresh interval removed the generation the reader had open: it follows the manifest
+    # instead of reading every known lead as unknown (a 404 each)
+    found, rows, problem = reader.leads(_models(home)["conversion"], list(leads["lead_id"]))
+    assert problem is None
+    _assert_leads_equal(found, leads)
+    assert reader.online.manifest["generation"] == third.online_store["generation"]
 
 
 def test_an_unreachable_redis_keeps_the_open_generation(scored, data, redis_url, tmp_path):

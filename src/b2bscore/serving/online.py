@@ -422,6 +422,7 @@ class OnlineFeatures:
         self.manifest: dict | None = None
         self.problem: str | None = None
         self._backend = None
+        self._lock = threading.Lock()
 
     def refresh(self) -> bool:
         """Read the manifest; True when a new generation was published since the last call. While the store cannot
@@ -440,7 +441,9 @@ class OnlineFeatures:
         self.problem = None if manifest else "the online store is empty: run `b2bscore score` to fill it"
         if manifest is None or (self.manifest and manifest["generation"] == self.manifest["generation"]):
             return False
-        self.manifest, self._backend = manifest, _backend(self.home, self.location, manifest["generation"])
+        backend = _backend(self.home, self.location, manifest["generation"])
+        with self._lock:  # a reader never pairs one generation's manifest with another's rows
+            self.manifest, self._backend = manifest, backend
         return True
 
     @property
@@ -475,8 +478,27 @@ class OnlineFeatures:
         return None
 
     def rows(self, task: str, config: FeatureConfig, entity: str, ids: Sequence[str]) -> StoredRows:
-        """The stored rows of ``ids`` for ``task`` (check :meth:`unusable` first)."""
-        manifest, backend = self.manifest, self._backend
+        """The stored rows of ``ids`` for ``task`` (check :meth:`unusable` first). When the store cannot be read or
+        does not hold every id, the manifest is read again: two runs within one refresh interval remove the
+        generation this reader had open (only the published one and the one before it are kept), and its ids would
+        read as unknown. Then the ids are read from the generation published now, if its rows suit ``config``."""
+        try:
+            rows = self._read(task, config, entity, ids)
+        except StoreUnavailable:
+            if not self._followed(task, config):
+                raise
+            return self._read(task, config, entity, ids)
+        if not rows.found.all() and self._followed(task, config):
+            return self._read(task, config, entity, ids)
+        return rows
+
+    def _followed(self, task: str, config: FeatureConfig) -> bool:
+        """Whether a newer generation was published since the last refresh, and holds rows ``config`` can score."""
+        return self.refresh() and self.unusable(task, config) is None
+
+    def _read(self, task: str, config: FeatureConfig, entity: str, ids: Sequence[str]) -> StoredRows:
+        with self._lock:
+            manifest, backend = self.manifest, self._backend
         layout = row_layout(config, entity)
         try:
             blobs = backend.read(manifest["tasks"][task], ids)
